@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import type { Decoded } from './errors.js';
+import { decodeJson, encodeJson } from './json.js';
+import type { InboundRecord, OutboundRecord } from './record.js';
+import { channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
+
+const MAX_RESULT_BYTES = 1024 * 1024;
+const nonNegative = z.number().min(0, { message: 'must be a finite number >= 0' });
+
+export const anomalyScoreSchema = z
+  .object({
+    assetId: idSchema,
+    /** `<assetId>@<windowStart>`: one score per window id. */
+    windowId: idSchema,
+    /** Event time of the first sample in the window (inclusive). */
+    windowStart: epochMsSchema,
+    /** Event time just after the last sample (exclusive). */
+    windowEnd: epochMsSchema,
+    /** Reconstruction error of the autoencoder, in normalised units. */
+    score: nonNegative,
+    /** Calibrated on normal data; from the model manifest. */
+    threshold: nonNegative,
+    anomalous: z.boolean(),
+    /** Each channel's share of the score (they sum to the score). */
+    contributions: z.record(channelSchema, nonNegative),
+    /** True when a gap longer than the configured span reset the window before this one. */
+    afterGap: z.boolean(),
+    model: modelRefSchema,
+    processing: processingSchema,
+  })
+  .meta({ title: 'AnomalyScore', description: 'One score per sensor window (maintenance.anomaly-scores.v1, key = asset id).' });
+export type AnomalyScore = z.infer<typeof anomalyScoreSchema>;
+
+export const channelContributionSchema = z.object({ channel: channelSchema, contribution: nonNegative });
+
+export const alertEventSchema = z
+  .object({
+    /** `<assetId>@<windowStart of the raising window>`; shared by the raise and its clear. */
+    alertId: idSchema,
+    assetId: idSchema,
+    state: z.enum(['raised', 'cleared']),
+    /** Event time of the window end that changed the state. */
+    at: epochMsSchema,
+    /** The window that changed the state. */
+    windowId: idSchema,
+    score: nonNegative,
+    threshold: nonNegative,
+    /** Channels that drove the score, largest contribution first. */
+    topChannels: z.array(channelContributionSchema).max(16),
+    model: modelRefSchema,
+    processing: processingSchema,
+  })
+  .meta({ title: 'AlertEvent', description: 'Alert raised / cleared (maintenance.alerts.v1, key = asset id).' });
+export type AlertEvent = z.infer<typeof alertEventSchema>;
+
+/** Event id of an alert event: one raise and one clear per alert id. */
+export const alertEventId = (a: Pick<AlertEvent, 'alertId' | 'state'>): string => `${a.alertId}:${a.state}`;
+
+export const encodeAnomalyScore = (v: AnomalyScore): OutboundRecord => encodeJson(anomalyScoreSchema, v, v.assetId, v.windowId);
+export const decodeAnomalyScore = (r: InboundRecord): Decoded<AnomalyScore> => decodeJson(r, anomalyScoreSchema, MAX_RESULT_BYTES);
+export const encodeAlertEvent = (v: AlertEvent): OutboundRecord => encodeJson(alertEventSchema, v, v.assetId, alertEventId(v));
+export const decodeAlertEvent = (r: InboundRecord): Decoded<AlertEvent> => decodeJson(r, alertEventSchema, MAX_RESULT_BYTES);

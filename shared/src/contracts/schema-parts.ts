@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { ID_PATTERN, ID_RULE } from './headers.js';
+
+/** Ids of events, assets, cameras, lines, models: safe in keys, headers and Redis keys. */
+export const idSchema = z.string().regex(ID_PATTERN, { message: `must be ${ID_RULE}` });
+
+/** Event time: integer epoch milliseconds (UTC). */
+export const epochMsSchema = z
+  .number()
+  .int({ message: 'must be integer epoch milliseconds' })
+  .min(0, { message: 'must be integer epoch milliseconds >= 0' })
+  .max(8_640_000_000_000_000, { message: 'must be integer epoch milliseconds within the Date range' });
+
+export const CHANNEL_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+export const channelSchema = z
+  .string()
+  .regex(CHANNEL_PATTERN, { message: 'channel names are 1-64 characters of [A-Za-z0-9_.-], starting with a letter' });
+
+/** A finite number: JSON has no NaN, but `1e999` parses to Infinity and is refused here. */
+export const finiteSchema = z.number({ message: 'must be a finite number' });
+
+/** Which model produced a result; every output carries it. */
+export const modelRefSchema = z.object({
+  name: idSchema,
+  version: idSchema,
+  /** Inference engine and backend, e.g. `tfjs-wasm`, `onnxruntime-cpu`. */
+  engine: z.string().min(1).max(64),
+});
+export type ModelRef = z.infer<typeof modelRefSchema>;
+
+/** Processing timestamps on every output. */
+export const processingSchema = z.object({
+  /** Worker instance that produced the result. */
+  worker: z.string().min(1).max(128),
+  /** Epoch ms when the worker read the input (the last input, for windows). */
+  receivedAt: epochMsSchema,
+  /** Epoch ms when the result was produced. */
+  producedAt: epochMsSchema,
+});
+export type Processing = z.infer<typeof processingSchema>;

@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { ContractViolation, accept, reject, type Decoded } from './errors.js';
+import { parseJsonValue, violationFromZod } from './json.js';
+import type { InboundRecord, OutboundRecord } from './record.js';
+import { channelSchema, epochMsSchema, finiteSchema, idSchema } from './schema-parts.js';
+
+export interface SensorLimits {
+  /** Largest value accepted, in bytes. @defaultValue 1 MiB */
+  maxBytes: number;
+  /** Channels in one reading or chunk. @defaultValue 256 */
+  maxChannels: number;
+  /** Sample rows in one chunk. @defaultValue 10000 */
+  maxSamples: number;
+}
+
+export const DEFAULT_SENSOR_LIMITS: Readonly<SensorLimits> = { maxBytes: 1024 * 1024, maxChannels: 256, maxSamples: 10_000 };
+
+function schemas(lim: SensorLimits) {
+  const reading = z
+    .object({
+      assetId: idSchema,
+      /** Idempotency key of the reading. */
+      readingId: idSchema,
+      ts: epochMsSchema,
+      values: z
+        .record(channelSchema, finiteSchema)
+        .refine((v) => Object.keys(v).length >= 1, { message: 'must hold at least one channel' })
+        .refine((v) => Object.keys(v).length <= lim.maxChannels, { message: `at most ${lim.maxChannels} channels`, params: { reason: 'limit' } }),
+    })
+    .meta({ title: 'SensorReading', description: 'One reading: a value per channel at one event time.' });
+
+  const chunk = z
+    .object({
+      assetId: idSchema,
+      /** Idempotency key of the chunk. */
+      chunkId: idSchema,
+      /** Event time of the first sample. */
+      t0: epochMsSchema,
+      /** Sample period; sample i is at t0 + i * periodMs. */
+      periodMs: z.number().positive({ message: 'must be > 0' }).max(86_400_000, { message: 'must be at most one day' }),
+      channels: z
+        .array(channelSchema)
+        .min(1, { message: 'must name at least one channel' })
+        .max(lim.maxChannels, { message: `at most ${lim.maxChannels} channels` })
+        .refine((c) => new Set(c).size === c.length, { message: 'channel names must be unique' }),
+      samples: z
+        .array(z.array(finiteSchema))
+        .min(1, { message: 'must hold at least one sample row' })
+        .max(lim.maxSamples, { message: `at most ${lim.maxSamples} sample rows` }),
+    })
+    .superRefine((c, ctx) => {
+      const n = c.channels.length;
+      const bad = c.samples.findIndex((row) => row.length !== n);
+      if (bad >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['samples', bad],
+          message: `each sample row holds one value per channel (${n}), got ${c.samples[bad]?.length ?? 0}`,
+        });
+      }
+    })
+    .meta({ title: 'SensorChunk', description: 'A chunk: evenly spaced sample rows, one column per channel.' });
+  return { reading, chunk };
+}
+
+const defaultSchemas = schemas(DEFAULT_SENSOR_LIMITS);
+/** JSON Schemas for docs/contracts (default limits). */
+export const sensorReadingSchema = defaultSchemas.reading;
+export const sensorChunkSchema = defaultSchemas.chunk;
+
+export type SensorReading = z.infer<typeof sensorReadingSchema>;
+export type SensorChunk = z.infer<typeof sensorChunkSchema>;
+/** A decoded `factory.sensor.readings.v1` value, tagged by shape. */
+export type SensorMessage = ({ kind: 'reading' } & SensorReading) | ({ kind: 'chunk' } & SensorChunk);
+
+const schemaCache = new Map<string, ReturnType<typeof schemas>>();
+function schemasFor(lim: SensorLimits) {
+  const k = `${lim.maxChannels}/${lim.maxSamples}`;
+  let s = schemaCache.get(k);
+  if (!s) schemaCache.set(k, (s = schemas(lim)));
+  return s;
+}
+
+/** The event id a sensor message is deduplicated by. */
+export function sensorEventId(m: SensorReading | SensorChunk): string {
+  return 'chunkId' in m ? m.chunkId : m.readingId;
+}
+
+/**
+ * Checks a consumed sensor record. A value with `chunkId` or `samples` is a chunk, anything else
+ * a single reading, so a broken chunk is reported against the chunk schema.
+ */
+export function decodeSensorMessage(record: InboundRecord, limits: Partial<SensorLimits> = {}): Decoded<SensorMessage> {
+  const lim = { ...DEFAULT_SENSOR_LIMITS, ...limits };
+  try {
+    const json = parseJsonValue(record.value, lim.maxBytes);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new ContractViolation('schema', '(root)', 'must be a JSON object');
+    }
+    const s = schemasFor(lim);
+    if ('chunkId' in json || 'samples' in json) {
+      const r = s.chunk.safeParse(json);
+      return r.success ? accept({ kind: 'chunk', ...r.data }) : reject(violationFromZod(r.error));
+    }
+    const r = s.reading.safeParse(json);
+    return r.success ? accept({ kind: 'reading', ...r.data }) : reject(violationFromZod(r.error));
+  } catch (err) {
+    if (err instanceof ContractViolation) return reject(err);
+    throw err;
+  }
+}
+
+/** The record a gateway produces: key = asset id, JSON value. Throws on an invalid message. */
+export function encodeSensorMessage(message: SensorReading | SensorChunk, extraHeaders: Record<string, string> = {}): OutboundRecord {
+  const isChunk = 'chunkId' in message;
+  const parsed = isChunk ? sensorChunkSchema.safeParse(message) : sensorReadingSchema.safeParse(message);
+  if (!parsed.success) throw violationFromZod(parsed.error);
+  return {
+    key: message.assetId,
+    value: Buffer.from(JSON.stringify(parsed.data), 'utf8'),
+    headers: { ...extraHeaders, 'content-type': 'application/json' },
+  };
+}

@@ -1,0 +1,3 @@
+export * from './contracts/index.js';
+export * from './kafka/index.js';
+export * from './log/logger.js';

@@ -1,0 +1,63 @@
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { Logger } from '../log/logger.js';
+
+export interface KafkaClientOptions {
+  /** host:port list. */
+  brokers: string[];
+  clientId: string;
+  /** TLS to the brokers. @defaultValue false */
+  ssl?: KafkaConfig['ssl'];
+  /** SASL mechanism and credentials. @defaultValue none */
+  sasl?: SASLOptions;
+  /** kafkajs log lines go here, at their own level. @defaultValue kafkajs logs nothing */
+  logger?: Logger;
+  /** @defaultValue 10000 */
+  connectionTimeoutMs?: number;
+  /** @defaultValue 30000 */
+  requestTimeoutMs?: number;
+}
+
+const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** A kafkajs client whose logs go to pino instead of kafkajs's own console logger. */
+export function createKafka(options: KafkaClientOptions): Kafka {
+  // kafkajs prints a migration notice about its v2 default partitioner on every producer; the
+  // product uses the default (murmur2, Java-compatible) on purpose.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+  const log = options.logger?.child({ component: 'kafkajs' });
+  return new Kafka({
+    brokers: options.brokers,
+    clientId: options.clientId,
+    ssl: options.ssl ?? false,
+    ...(options.sasl ? { sasl: options.sasl } : {}),
+    connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
+    logCreator:
+      () =>
+      ({ namespace, level, log: entry }: LogEntry) => {
+        if (!log) return;
+        const { message, ...rest } = entry;
+        log[levelNames[level] ?? 'info']({ namespace, ...rest }, message);
+      },
+  });
+}
+
+/** Parses `host:port,host:port`; throws a RangeError naming the bad entry. */
+export function parseBrokerList(value: string): string[] {
+  const brokers = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (brokers.length === 0) throw new RangeError('broker list is empty');
+  for (const b of brokers) {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(b);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new RangeError(`broker "${b}" is not host:port`);
+  }
+  return brokers;
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  decodeAlertEvent,
+  decodeAnomalyScore,
+  encodeAlertEvent,
+  encodeAnomalyScore,
+} from '../../shared/src/contracts/anomaly.js';
+import { decodeDeadLetter, encodeDeadLetter, DLQ_HEADERS } from '../../shared/src/contracts/dead-letter.js';
+import { ContractViolation } from '../../shared/src/contracts/errors.js';
+import { decodeDefectEvent, decodeInspection, encodeDefectEvent, encodeInspection } from '../../shared/src/contracts/inspection.js';
+import { EVENT_ID_HEADER } from '../../shared/src/contracts/record.js';
+import { alertEvent, anomalyScore, inspection } from '../helpers/fixtures.js';
+
+describe('output contracts', () => {
+  test('inspection: key = camera id, event-id = frame id, round-trips', () => {
+    const rec = encodeInspection(inspection);
+    assert.equal(rec.key, inspection.cameraId);
+    assert.equal(rec.headers[EVENT_ID_HEADER], inspection.frameId);
+    assert.deepEqual(decodeInspection(rec), { ok: true, value: inspection });
+  });
+
+  test('defect event: key = line id, verdict must be defect', () => {
+    const rec = encodeDefectEvent({ ...inspection, verdict: 'defect' });
+    assert.equal(rec.key, inspection.lineId);
+    assert.ok(decodeDefectEvent(rec).ok);
+    const okFrame = encodeInspection({ ...inspection, verdict: 'ok' });
+    const r = decodeDefectEvent(okFrame);
+    assert.ok(!r.ok && r.error.field === 'verdict');
+  });
+
+  test('anomaly score and alert event round-trip with their keys and event ids', () => {
+    const s = encodeAnomalyScore(anomalyScore);
+    assert.equal(s.key, 'pump-7');
+    assert.equal(s.headers[EVENT_ID_HEADER], anomalyScore.windowId);
+    assert.deepEqual(decodeAnomalyScore(s), { ok: true, value: anomalyScore });
+    const a = encodeAlertEvent(alertEvent);
+    assert.equal(a.headers[EVENT_ID_HEADER], `${alertEvent.alertId}:raised`);
+    assert.deepEqual(decodeAlertEvent(a), { ok: true, value: alertEvent });
+  });
+
+  test('encoders refuse invalid outputs, naming the field', () => {
+    assert.throws(() => encodeInspection({ ...inspection, confidence: 1.5 }), (e: ContractViolation) => e.field === 'confidence');
+    assert.throws(() => encodeAnomalyScore({ ...anomalyScore, score: Number.NaN }), (e: ContractViolation) => e.field === 'score');
+    assert.throws(
+      () => encodeAlertEvent({ ...alertEvent, state: 'open' as 'raised' }),
+      (e: ContractViolation) => e.field === 'state',
+    );
+    assert.throws(
+      () => encodeInspection({ ...inspection, model: { ...inspection.model, version: '' } }),
+      (e: ContractViolation) => e.field === 'model.version',
+    );
+  });
+
+  test('decoders reject outputs with missing fields, naming them', () => {
+    const { processing: _p, ...noProcessing } = anomalyScore;
+    const r = decodeAnomalyScore({ value: Buffer.from(JSON.stringify(noProcessing)) });
+    assert.ok(!r.ok && r.error.field === 'processing' && r.error.reason === 'schema');
+  });
+});
+
+describe('dead-letter contract', () => {
+  const original = {
+    key: Buffer.from('line-1/cam-1'),
+    value: Buffer.from([0x00, 0xff, 0x10, 0x80]),
+    headers: { 'frame-id': Buffer.from('f-9'), 'x-binary': Buffer.from([0xc3, 0x28]) },
+  };
+  const error = new ContractViolation('unsupported-content-type', 'header:content-type', 'one of image/x-gray8, image/png, image/jpeg', 'got "image/bmp"');
+  const source = { topic: 'factory.camera.frames.v1', partition: 4, offset: '12345678901234' };
+
+  test('keeps key, value and original headers byte for byte and adds the error headers', () => {
+    const dl = encodeDeadLetter({ record: original, source, error, worker: 'vision-1', at: 1_764_000_000_000 });
+    assert.deepEqual(dl.key, original.key);
+    assert.deepEqual(dl.value, original.value);
+    assert.deepEqual(dl.headers['x-binary'], original.headers['x-binary']);
+    assert.equal(dl.headers[DLQ_HEADERS.reason], 'unsupported-content-type');
+    const r = decodeDeadLetter(dl);
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    assert.equal(r.value.reason, 'unsupported-content-type');
+    assert.equal(r.value.field, 'header:content-type');
+    assert.equal(r.value.message, error.message);
+    assert.deepEqual(r.value.source, source);
+    assert.equal(r.value.worker, 'vision-1');
+    assert.deepEqual(Object.keys(r.value.originalHeaders).sort(), ['frame-id', 'x-binary']);
+  });
+
+  test('dead-lettering a replayed dead letter replaces the old error headers', () => {
+    const first = encodeDeadLetter({ record: original, source, error, worker: 'vision-1', at: 1 });
+    const again = encodeDeadLetter({
+      record: { key: first.key, value: first.value, headers: first.headers },
+      source: { ...source, offset: '7' },
+      error: new ContractViolation('too-large', 'value', 'at most 1 bytes'),
+      worker: 'vision-2',
+      at: 2,
+    });
+    const r = decodeDeadLetter(again);
+    assert.ok(r.ok && r.value.reason === 'too-large' && r.value.source.offset === '7' && r.value.worker === 'vision-2');
+  });
+
+  test('a record without the error headers is not a dead letter', () => {
+    const r = decodeDeadLetter(original);
+    assert.ok(!r.ok && r.error.reason === 'missing-header' && r.error.field === `header:${DLQ_HEADERS.reason}`);
+  });
+});
