@@ -23,12 +23,14 @@ export async function createTopics(admin: Admin, topics: string[], partitions = 
 
 export interface ConsumeOptions {
   /** Stop once this many messages arrived. */
-  count: number;
+  count?: number;
+  /** Stop once this holds for the messages seen so far (instead of, or besides, `count`). */
+  until?: (seen: Consumed[]) => boolean;
   /** Give up after this long, with an error naming the topic and what arrived. @defaultValue 30000 */
   timeoutMs?: number;
   /** Only see committed transactional records. @defaultValue true */
   readCommitted?: boolean;
-  /** Start offsets per partition (default: from the beginning). */
+  /** Start offsets per partition (default: from the beginning); earlier messages are skipped. */
   fromOffsets?: Map<number, string>;
 }
 
@@ -36,7 +38,8 @@ export type Consumed = KafkaMessage & { partition: number };
 
 /**
  * Reads a topic from the start (or given offsets) with its own consumer group until `count`
- * messages arrived; fails with the topic and the count so far when the deadline passes.
+ * messages arrived or `until` holds; fails with the topic and the count so far when the
+ * deadline passes.
  */
 export async function consumeMessages(kafka: Kafka, topic: string, options: ConsumeOptions): Promise<Consumed[]> {
   const consumer = kafka.consumer({
@@ -58,15 +61,17 @@ export async function consumeMessages(kafka: Kafka, topic: string, options: Cons
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
+        const start = options.fromOffsets?.get(partition);
+        if (start !== undefined && BigInt(message.offset) < BigInt(start)) return;
         seen.push({ ...message, partition });
-        if (seen.length >= options.count) resolveReached();
+        if ((options.count !== undefined && seen.length >= options.count) || options.until?.(seen)) resolveReached();
         return Promise.resolve();
       },
     });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, rej) => {
       timer = setTimeout(
-        () => rej(new Error(`waited ${timeoutMs} ms for ${options.count} messages on ${topic}, got ${seen.length}`)),
+        () => rej(new Error(`waited ${timeoutMs} ms for ${options.count ?? 'the expected'} messages on ${topic}, got ${seen.length}`)),
         timeoutMs,
       );
     });

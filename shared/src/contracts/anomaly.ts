@@ -10,21 +10,14 @@ const nonNegative = z.number().min(0, { message: 'must be a finite number >= 0' 
 export const anomalyScoreSchema = z
   .object({
     assetId: idSchema,
-    /** `<assetId>@<windowStart>`: one score per window id. */
-    windowId: idSchema,
-    /** Event time of the first sample in the window (inclusive). */
-    windowStart: epochMsSchema,
-    /** Event time just after the last sample (exclusive). */
-    windowEnd: epochMsSchema,
-    /** Reconstruction error of the autoencoder, in normalised units. */
-    score: nonNegative,
-    /** Calibrated on normal data; from the model manifest. */
-    threshold: nonNegative,
-    anomalous: z.boolean(),
-    /** Each channel's share of the score (they sum to the score). */
-    contributions: z.record(channelSchema, nonNegative),
-    /** True when a gap longer than the configured span reset the window before this one. */
-    afterGap: z.boolean(),
+    windowId: idSchema.describe('`<assetId>@<windowStart>`: one score per window id.'),
+    windowStart: epochMsSchema.describe('Event time of the first sample in the window (inclusive).'),
+    windowEnd: epochMsSchema.describe('Event time just after the last sample (exclusive).'),
+    score: nonNegative.describe('Reconstruction error of the autoencoder, in normalised units.'),
+    threshold: nonNegative.describe('Calibrated on normal data; from the model manifest.'),
+    anomalous: z.boolean().describe('score > threshold.'),
+    contributions: z.record(channelSchema, nonNegative).describe('Each channel\'s share of the score (they sum to the score).'),
+    afterGap: z.boolean().describe('True when a gap longer than the configured span reset the window before this one.'),
     model: modelRefSchema,
     processing: processingSchema,
   })
@@ -35,18 +28,14 @@ export const channelContributionSchema = z.object({ channel: channelSchema, cont
 
 export const alertEventSchema = z
   .object({
-    /** `<assetId>@<windowStart of the raising window>`; shared by the raise and its clear. */
-    alertId: idSchema,
+    alertId: idSchema.describe('`<assetId>@<windowStart of the raising window>`; shared by the raise and its clear.'),
     assetId: idSchema,
     state: z.enum(['raised', 'cleared']),
-    /** Event time of the window end that changed the state. */
-    at: epochMsSchema,
-    /** The window that changed the state. */
-    windowId: idSchema,
+    at: epochMsSchema.describe('Event time of the window end that changed the state.'),
+    windowId: idSchema.describe('The window that changed the state.'),
     score: nonNegative,
     threshold: nonNegative,
-    /** Channels that drove the score, largest contribution first. */
-    topChannels: z.array(channelContributionSchema).max(16),
+    topChannels: z.array(channelContributionSchema).max(16).describe('Channels that drove the score, largest contribution first.'),
     model: modelRefSchema,
     processing: processingSchema,
   })

@@ -14,8 +14,7 @@ const pixelSchema = z.number().int({ message: 'must be an integer pixel count' }
 
 /** One model tile of a frame larger than the model input. */
 export const tileResultSchema = z.object({
-  /** Tile box in frame pixels: left, top, width, height. */
-  box: z.object({ x: pixelSchema, y: pixelSchema, width: pixelSchema.min(1), height: pixelSchema.min(1) }),
+  box: z.object({ x: pixelSchema, y: pixelSchema, width: pixelSchema.min(1), height: pixelSchema.min(1) }).describe('Tile box in frame pixels: left, top, width, height.'),
   label: labelSchema,
   confidence: confidenceSchema,
   defective: z.boolean(),
@@ -24,18 +23,14 @@ export type TileResult = z.infer<typeof tileResultSchema>;
 
 export const inspectionSchema = z
   .object({
-    /** The input frame's `frame-id`: one inspection per frame id. */
-    frameId: idSchema,
+    frameId: idSchema.describe('The input frame\'s `frame-id`: one inspection per frame id.'),
     cameraId: idSchema,
     lineId: idSchema,
     capturedAt: epochMsSchema,
-    /** `defect` when the frame (or any tile of it) is judged defective. */
-    verdict: z.enum(['ok', 'defect']),
-    /** Top label of the frame (of its most confident defective tile when tiled). */
-    label: labelSchema,
+    verdict: z.enum(['ok', 'defect']).describe('`defect` when the frame (or any tile of it) is judged defective.'),
+    label: labelSchema.describe('Top label of the frame (of its most confident defective tile when tiled).'),
     confidence: confidenceSchema,
-    /** Per-tile defect map; present when the frame was larger than the model input. */
-    tiles: z.array(tileResultSchema).max(65_536).optional(),
+    tiles: z.array(tileResultSchema).max(65_536).optional().describe('Per-tile defect map; present when the frame was larger than the model input.'),
     model: modelRefSchema,
     processing: processingSchema,
   })

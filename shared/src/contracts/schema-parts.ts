@@ -9,7 +9,8 @@ export const epochMsSchema = z
   .number()
   .int({ message: 'must be integer epoch milliseconds' })
   .min(0, { message: 'must be integer epoch milliseconds >= 0' })
-  .max(8_640_000_000_000_000, { message: 'must be integer epoch milliseconds within the Date range' });
+  .max(8_640_000_000_000_000, { message: 'must be integer epoch milliseconds within the Date range' })
+  .describe('Integer epoch milliseconds (UTC).');
 
 export const CHANNEL_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 export const channelSchema = z
@@ -23,18 +24,14 @@ export const finiteSchema = z.number({ message: 'must be a finite number' });
 export const modelRefSchema = z.object({
   name: idSchema,
   version: idSchema,
-  /** Inference engine and backend, e.g. `tfjs-wasm`, `onnxruntime-cpu`. */
-  engine: z.string().min(1).max(64),
+  engine: z.string().min(1).max(64).describe('Inference engine and backend, e.g. `tfjs-wasm`, `onnxruntime-cpu`.'),
 });
 export type ModelRef = z.infer<typeof modelRefSchema>;
 
 /** Processing timestamps on every output. */
 export const processingSchema = z.object({
-  /** Worker instance that produced the result. */
-  worker: z.string().min(1).max(128),
-  /** Epoch ms when the worker read the input (the last input, for windows). */
-  receivedAt: epochMsSchema,
-  /** Epoch ms when the result was produced. */
-  producedAt: epochMsSchema,
+  worker: z.string().min(1).max(128).describe('Worker instance that produced the result.'),
+  receivedAt: epochMsSchema.describe('Epoch ms when the worker read the input (the last input, for windows).'),
+  producedAt: epochMsSchema.describe('Epoch ms when the result was produced.'),
 });
 export type Processing = z.infer<typeof processingSchema>;

@@ -19,8 +19,7 @@ function schemas(lim: SensorLimits) {
   const reading = z
     .object({
       assetId: idSchema,
-      /** Idempotency key of the reading. */
-      readingId: idSchema,
+      readingId: idSchema.describe('Idempotency key of the reading.'),
       ts: epochMsSchema,
       values: z
         .record(channelSchema, finiteSchema)
@@ -32,12 +31,9 @@ function schemas(lim: SensorLimits) {
   const chunk = z
     .object({
       assetId: idSchema,
-      /** Idempotency key of the chunk. */
-      chunkId: idSchema,
-      /** Event time of the first sample. */
-      t0: epochMsSchema,
-      /** Sample period; sample i is at t0 + i * periodMs. */
-      periodMs: z.number().positive({ message: 'must be > 0' }).max(86_400_000, { message: 'must be at most one day' }),
+      chunkId: idSchema.describe('Idempotency key of the chunk.'),
+      t0: epochMsSchema.describe('Event time of the first sample.'),
+      periodMs: z.number().positive({ message: 'must be > 0' }).max(86_400_000, { message: 'must be at most one day' }).describe('Sample period; sample i is at t0 + i * periodMs.'),
       channels: z
         .array(channelSchema)
         .min(1, { message: 'must name at least one channel' })

@@ -17,7 +17,7 @@ export interface EnsureTopicsResult {
 export async function ensureTopics(
   admin: Admin,
   catalog: TopicCatalog,
-  options: { replicationFactor?: number } = {},
+  options: { replicationFactor?: number; readyTimeoutMs?: number } = {},
 ): Promise<EnsureTopicsResult> {
   const specs: TopicSpec[] = Object.values(catalog);
   const present = new Set(await admin.listTopics());
@@ -36,6 +36,7 @@ export async function ensureTopics(
       // Another process (a second worker, the stack script) may have created it meanwhile.
       if (!isTopicExistsError(err)) throw err;
     }
+    await untilServing(admin, missing.map((s) => s.name), options.readyTimeoutMs ?? 30_000);
   }
   const existing = specs.filter((s) => present.has(s.name));
   const underPartitioned: EnsureTopicsResult['underPartitioned'] = [];
@@ -47,6 +48,27 @@ export async function ensureTopics(
     }
   }
   return { created: missing.map((s) => s.name), existing: existing.map((s) => s.name), underPartitioned };
+}
+
+/**
+ * kafkajs's `waitForLeaders` waits for leaders in the metadata, but a partition leader can still
+ * answer NOT_LEADER_OR_FOLLOWER for a moment after creation (seen with Kafka 4.1 KRaft): list the
+ * offsets of every new topic until the brokers serve them, so callers can use them at once.
+ */
+async function untilServing(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    for (;;) {
+      try {
+        await admin.fetchTopicOffsets(topic);
+        break;
+      } catch (err) {
+        const retriable = (err as { retriable?: boolean }).retriable === true;
+        if (!retriable || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
 }
 
 function isTopicExistsError(err: unknown): boolean {
