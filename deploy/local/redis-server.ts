@@ -1,0 +1,157 @@
+/**
+ * The product's own Redis for the local stack: a `redis-server` on its own port (6380 by default,
+ * so it never collides with a system Redis on 6379) with its own data dir, started detached.
+ *
+ * Layout under `<stateDir>/redis/`: redis.conf, redis.pid, redis.log, data/ (AOF; also the
+ * process's working directory, which is how a pid is recognised as ours).
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { StackError, errorMessage, findExecutable, portInUse, runningPid, spawnDetached, stopProcess, writeFileAtomic } from './processes.js';
+
+export interface RedisServerOptions {
+  /** The stack's state dir; Redis lives in `<stateDir>/redis`. */
+  stateDir: string;
+  /** Port on 127.0.0.1. */
+  port: number;
+  log: (line: string) => void;
+}
+
+export interface RedisPaths {
+  dir: string;
+  dataDir: string;
+  config: string;
+  pidFile: string;
+  logFile: string;
+}
+
+export function redisPaths(stateDir: string): RedisPaths {
+  const dir = join(stateDir, 'redis');
+  return {
+    dir,
+    dataDir: join(dir, 'data'),
+    config: join(dir, 'redis.conf'),
+    pidFile: join(dir, 'redis.pid'),
+    logFile: join(dir, 'redis.log'),
+  };
+}
+
+export function redisUrlFor(port: number): string {
+  return `redis://127.0.0.1:${port}`;
+}
+
+/** The pid of this state dir's redis-server when it runs. */
+export async function redisServerPid(stateDir: string): Promise<number | undefined> {
+  const paths = redisPaths(stateDir);
+  return runningPid(paths.pidFile, paths.dataDir);
+}
+
+/** The port a redis-server in this state dir was configured with (read back from redis.conf). */
+export async function configuredRedisPort(stateDir: string): Promise<number | undefined> {
+  try {
+    const m = /^port (\d+)$/m.exec(await readFile(redisPaths(stateDir).config, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function redisConfig(options: RedisServerOptions): string {
+  const paths = redisPaths(options.stateDir);
+  return [
+    '# Written by deploy/local/redis-server.ts on every start; edits are overwritten.',
+    'bind 127.0.0.1',
+    'protected-mode yes',
+    `port ${options.port}`,
+    'daemonize no',
+    `dir ${paths.dataDir}`,
+    `pidfile ${paths.pidFile}`,
+    `logfile ${paths.logFile}`,
+    // Dedupe marks and sensor checkpoints must survive `stack:down` + `stack:up`.
+    'appendonly yes',
+    'appendfsync everysec',
+    // The AOF is the persistence; RDB snapshots on top would only add fork()s.
+    'save ""',
+    // BullMQ requires noeviction (an evicted job key is a lost job), and so do the dedupe marks.
+    'maxmemory-policy noeviction',
+    '',
+  ].join('\n');
+}
+
+export async function preflightRedis(options: RedisServerOptions): Promise<{ redisServer: string }> {
+  const redisServer = await findExecutable('redis-server');
+  if (!redisServer) {
+    throw new StackError('redis-server not found on PATH (Debian: apt-get install redis-server), or set REDIS_URL to use a running Redis');
+  }
+  if (await portInUse(options.port)) {
+    throw new StackError(
+      `port ${options.port} on 127.0.0.1 is in use by another process (not this stack's redis in ${redisPaths(options.stateDir).dir}); ` +
+        'set REDIS_PORT to a free port, or REDIS_URL to use that Redis',
+    );
+  }
+  return { redisServer };
+}
+
+/** Starts redis-server detached; returns its pid without waiting for it to answer. Run {@link preflightRedis} first. */
+export async function startRedisServer(options: RedisServerOptions, redisServer: string): Promise<number> {
+  const paths = redisPaths(options.stateDir);
+  await mkdir(paths.dataDir, { recursive: true });
+  await writeFile(paths.config, redisConfig(options));
+  // stdout/stderr catch what happens before the logfile is open (a bad config line).
+  const pid = await spawnDetached(redisServer, [paths.config], { cwd: paths.dataDir, outputFile: paths.logFile });
+  // redis-server writes the same pid there once it has read its config; written now too so
+  // there is no moment without a pid file.
+  await writeFileAtomic(paths.pidFile, `${pid}\n`);
+  return pid;
+}
+
+/** Stops this state dir's redis-server if it runs (SIGTERM: Redis flushes the AOF and exits). */
+export async function stopRedisServer(
+  stateDir: string,
+  options: { timeoutMs: number; log: (line: string) => void },
+): Promise<{ pid?: number; killed: boolean }> {
+  const paths = redisPaths(stateDir);
+  const pid = await runningPid(paths.pidFile, paths.dataDir);
+  if (pid === undefined) return { killed: false };
+  const { killed } = await stopProcess(pid, { name: 'redis-server', timeoutMs: options.timeoutMs, log: options.log });
+  await rm(paths.pidFile, { force: true });
+  return { pid, killed };
+}
+
+/** PING with one connection attempt and no retries; throws with the reason when Redis does not answer. */
+export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  let lastError: unknown;
+  client.on('error', (err) => {
+    lastError = err; // ioredis also rejects the pending command; this only keeps it off the console
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    // The 'error' event carries the socket error (ECONNREFUSED...); the rejection only says "Connection is closed".
+    const reason = lastError ?? err;
+    throw new Error(`redis at ${redactUrl(url)} does not answer: ${errorMessage(reason)}`, { cause: reason });
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}

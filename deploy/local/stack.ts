@@ -1,0 +1,606 @@
+/**
+ * The local stack: one Kafka broker (KRaft, from the Maven jars) and one Redis, or external ones
+ * named by the caller, made ready for the product (catalog topics created, group and transaction
+ * coordinators warmed). The CLI (`npm run stack:up|down|status`) and the test harness both use
+ * this API; options carry the state dir and ports, so a test can run an independent second
+ * stack on free ports in a temp dir.
+ *
+ * Idempotent: `stackUp` on a running stack reuses it (same pids), `stackDown` on a stopped one
+ * does nothing. Only processes recorded in the state dir's pid files, and recognised as started
+ * there, are ever signalled: an external broker or Redis is never touched.
+ */
+import { isAbsolute, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kafka } from 'kafkajs';
+import { createTopicCatalog, type TopicCatalog, type TopicCatalogOptions } from '../../shared/src/contracts/topics.js';
+import { createKafka, parseBrokerList } from '../../shared/src/kafka/client.js';
+import { ensureTopics, type EnsureTopicsResult } from '../../shared/src/kafka/ensure-topics.js';
+import {
+  configuredKafkaPort,
+  kafkaBrokerPid,
+  kafkaPaths,
+  preflightKafka,
+  startKafkaBroker,
+  stopKafkaBroker,
+} from './kafka-broker.js';
+import { AbortWait, StackError, WaitTimeoutError, errorMessage, isAlive, tailFile, tcpAnswers, waitFor, withLock } from './processes.js';
+import {
+  configuredRedisPort,
+  pingRedis,
+  preflightRedis,
+  redactUrl,
+  redisPaths,
+  redisServerPid,
+  redisUrlFor,
+  startRedisServer,
+  stopRedisServer,
+} from './redis-server.js';
+
+export { StackError } from './processes.js';
+
+/** The repository root (two levels above this file). */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export type StackComponent = 'kafka' | 'redis';
+
+export interface StackOptions {
+  /** Broker data, Redis data, logs, pid files. @defaultValue `<repo>/.stack` */
+  stateDir?: string;
+  /** Broker client port on 127.0.0.1. @defaultValue 9092 */
+  kafkaPort?: number;
+  /** KRaft controller port on 127.0.0.1. @defaultValue 9093 */
+  kafkaControllerPort?: number;
+  /** Port of the stack's own redis-server on 127.0.0.1. @defaultValue 6380 */
+  redisPort?: number;
+  /** Use these brokers instead of starting one (they are never stopped). @defaultValue start a local broker */
+  kafkaBrokers?: string[];
+  /** Use this Redis instead of starting one (it is never stopped). @defaultValue start a local redis-server */
+  redisUrl?: string;
+  /** Broker JVM max heap. @defaultValue 768 */
+  kafkaHeapMb?: number;
+  /** Deadline for each of: broker answering, Redis answering, coordinators warm. @defaultValue 90000 */
+  readyTimeoutMs?: number;
+  /**
+   * Deadline for an external broker or Redis (kafkaBrokers / redisUrl) to answer: it is supposed
+   * to be up already, so a wrong address fails fast. @defaultValue 20000
+   */
+  externalReadyTimeoutMs?: number;
+  /** Grace period after SIGTERM before SIGKILL (Kafka does a controlled shutdown). @defaultValue 30000 */
+  stopTimeoutMs?: number;
+  /** The topic catalog to create. @defaultValue the v1 catalog, default names */
+  topics?: TopicCatalogOptions;
+  /** Progress and summary lines. @defaultValue discarded */
+  log?: (line: string) => void;
+}
+
+interface ResolvedOptions {
+  stateDir: string;
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  redisPort: number;
+  kafkaBrokers: string[] | undefined;
+  redisUrl: string | undefined;
+  kafkaHeapMb: number;
+  readyTimeoutMs: number;
+  externalReadyTimeoutMs: number;
+  stopTimeoutMs: number;
+  catalog: TopicCatalog;
+  log: (line: string) => void;
+}
+
+/** How a service of the stack came to be there. */
+export type ServiceOrigin = 'started' | 'already running' | 'external';
+
+export interface ServiceHandle {
+  origin: ServiceOrigin;
+  /** Local processes only. */
+  pid?: number;
+  /** Local processes only. */
+  logFile?: string;
+}
+
+export interface StackHandle {
+  /** `local`: both services from the state dir; `external`: both given; `mixed`: one of each. */
+  mode: 'local' | 'external' | 'mixed';
+  stateDir: string;
+  kafkaBrokers: string[];
+  redisUrl: string;
+  /** True when this call started the broker (false when reused or external). */
+  startedKafka: boolean;
+  /** True when this call started redis-server (false when reused or external). */
+  startedRedis: boolean;
+  kafka: ServiceHandle;
+  redis: ServiceHandle;
+  topics: EnsureTopicsResult;
+  elapsedMs: number;
+  /** Stops what this call started, nothing else (what the test harness does after a run). */
+  stopStarted(): Promise<void>;
+}
+
+export interface ServiceStatus {
+  origin: 'local' | 'external';
+  /** host:port list or redis URL (password hidden). */
+  address: string;
+  /** Local only: the pid when the process runs. */
+  pid?: number;
+  /** Local: the process is alive; external: always true (unknown). */
+  running: boolean;
+  answering: boolean;
+  /** Why it is not answering, when known. */
+  detail?: string;
+  logFile?: string;
+}
+
+export interface StackStatus {
+  stateDir: string;
+  kafka: ServiceStatus;
+  redis: ServiceStatus;
+  /** Catalog topics missing on the broker (only known when it answers). */
+  missingTopics?: string[];
+  /** Both answer and every catalog topic exists. */
+  healthy: boolean;
+}
+
+/** Group and transactional id used to make the broker create and load its coordinators' topics. */
+const WARMUP_GROUP = 'local-stack-warmup';
+const WARMUP_TRANSACTIONAL_ID = 'local-stack-warmup';
+
+const noop = (): void => undefined;
+
+function resolveOptions(options: StackOptions): ResolvedOptions {
+  const o: ResolvedOptions = {
+    stateDir: resolve(options.stateDir ?? resolve(REPO_ROOT, '.stack')),
+    kafkaPort: options.kafkaPort ?? 9092,
+    kafkaControllerPort: options.kafkaControllerPort ?? 9093,
+    redisPort: options.redisPort ?? 6380,
+    kafkaBrokers: options.kafkaBrokers && options.kafkaBrokers.length > 0 ? options.kafkaBrokers : undefined,
+    redisUrl: options.redisUrl || undefined,
+    kafkaHeapMb: options.kafkaHeapMb ?? 768,
+    readyTimeoutMs: options.readyTimeoutMs ?? 90_000,
+    externalReadyTimeoutMs: options.externalReadyTimeoutMs ?? 20_000,
+    stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+    catalog: createTopicCatalog(options.topics),
+    log: options.log ?? noop,
+  };
+  for (const [name, port] of [
+    ['kafkaPort', o.kafkaPort],
+    ['kafkaControllerPort', o.kafkaControllerPort],
+    ['redisPort', o.redisPort],
+  ] as const) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StackError(`${name} must be a port 1-65535, got ${port}`);
+  }
+  if (o.kafkaPort === o.kafkaControllerPort) throw new StackError(`kafkaPort and kafkaControllerPort are both ${o.kafkaPort}`);
+  if (!o.kafkaBrokers && !o.redisUrl && o.redisPort === o.kafkaPort) throw new StackError(`redisPort and kafkaPort are both ${o.redisPort}`);
+  if (!o.kafkaBrokers && !o.redisUrl && o.redisPort === o.kafkaControllerPort) {
+    throw new StackError(`redisPort and kafkaControllerPort are both ${o.redisPort}`);
+  }
+  return o;
+}
+
+/**
+ * Stack options from environment variables: STACK_DIR, KAFKA_PORT, KAFKA_CONTROLLER_PORT,
+ * REDIS_PORT, KAFKA_BROKERS (external broker list), REDIS_URL (external Redis). Throws a
+ * {@link StackError} naming the variable on a bad value.
+ */
+export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
+  const value = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+  const port = (name: string): number | undefined => {
+    const v = value(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new StackError(`${name} must be a port number 1-65535, got "${v}"`);
+    return n;
+  };
+  const options: StackOptions = {};
+  const stateDir = value('STACK_DIR');
+  if (stateDir) options.stateDir = resolve(stateDir);
+  const kafkaPort = port('KAFKA_PORT');
+  if (kafkaPort) options.kafkaPort = kafkaPort;
+  const controllerPort = port('KAFKA_CONTROLLER_PORT');
+  if (controllerPort) options.kafkaControllerPort = controllerPort;
+  const redisPort = port('REDIS_PORT');
+  if (redisPort) options.redisPort = redisPort;
+  const brokers = value('KAFKA_BROKERS');
+  if (brokers) {
+    try {
+      options.kafkaBrokers = parseBrokerList(brokers);
+    } catch (err) {
+      throw new StackError(`KAFKA_BROKERS: ${errorMessage(err)}`);
+    }
+  }
+  const redisUrl = value('REDIS_URL');
+  if (redisUrl) {
+    if (!/^rediss?:\/\//.test(redisUrl)) throw new StackError('REDIS_URL must start with redis:// or rediss://');
+    options.redisUrl = redisUrl;
+  }
+  return options;
+}
+
+/** A path as the user would type it: relative to the working directory when inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+type Plan = { kind: 'external' } | { kind: 'running'; pid: number } | { kind: 'start'; binary: string };
+
+async function planKafka(o: ResolvedOptions): Promise<Plan> {
+  if (o.kafkaBrokers) return { kind: 'external' };
+  const pid = await kafkaBrokerPid(o.stateDir);
+  if (pid !== undefined) {
+    const port = await configuredKafkaPort(o.stateDir);
+    if (port !== undefined && port !== o.kafkaPort) {
+      throw new StackError(
+        `a broker from ${displayPath(o.stateDir)} is already running on port ${port} (pid ${pid}), not ${o.kafkaPort}; run stack:down first`,
+      );
+    }
+    return { kind: 'running', pid };
+  }
+  const { java } = await preflightKafka(brokerOptions(o));
+  return { kind: 'start', binary: java };
+}
+
+async function planRedis(o: ResolvedOptions): Promise<Plan> {
+  if (o.redisUrl) return { kind: 'external' };
+  const pid = await redisServerPid(o.stateDir);
+  if (pid !== undefined) {
+    const port = await configuredRedisPort(o.stateDir);
+    if (port !== undefined && port !== o.redisPort) {
+      throw new StackError(
+        `a redis-server from ${displayPath(o.stateDir)} is already running on port ${port} (pid ${pid}), not ${o.redisPort}; run stack:down first`,
+      );
+    }
+    return { kind: 'running', pid };
+  }
+  const { redisServer } = await preflightRedis(redisOptions(o));
+  return { kind: 'start', binary: redisServer };
+}
+
+function brokerOptions(o: ResolvedOptions) {
+  return { stateDir: o.stateDir, port: o.kafkaPort, controllerPort: o.kafkaControllerPort, heapMb: o.kafkaHeapMb, log: o.log };
+}
+
+function redisOptions(o: ResolvedOptions) {
+  return { stateDir: o.stateDir, port: o.redisPort, log: o.log };
+}
+
+/**
+ * Brings the stack up (or reuses what runs) and returns once the broker and Redis answer, the
+ * catalog topics exist and the coordinators are warm. Preflight checks (tools installed, ports
+ * free) run before anything is started; when a later step fails, whatever this call started is
+ * stopped again before the error is thrown.
+ */
+export async function stackUp(options: StackOptions = {}): Promise<StackHandle> {
+  const o = resolveOptions(options);
+  const t0 = performance.now();
+  return withLock(o.stateDir, async () => {
+    const [kafkaPlan, redisPlan] = [await planKafka(o), await planRedis(o)];
+    const kafkaBrokers = o.kafkaBrokers ?? [`127.0.0.1:${o.kafkaPort}`];
+    const redisUrl = o.redisUrl ?? redisUrlFor(o.redisPort);
+    const kp = kafkaPaths(o.stateDir);
+    const rp = redisPaths(o.stateDir);
+    const started: StackComponent[] = [];
+    let kafkaPid = kafkaPlan.kind === 'running' ? kafkaPlan.pid : undefined;
+    let redisPid = redisPlan.kind === 'running' ? redisPlan.pid : undefined;
+    let topics: EnsureTopicsResult;
+    try {
+      if (kafkaPlan.kind === 'start') {
+        o.log(`kafka: starting the broker on 127.0.0.1:${o.kafkaPort} (controller ${o.kafkaControllerPort})`);
+        kafkaPid = await startKafkaBroker(brokerOptions(o), kafkaPlan.binary);
+        started.push('kafka');
+      }
+      if (redisPlan.kind === 'start') {
+        o.log(`redis: starting redis-server on 127.0.0.1:${o.redisPort}`);
+        redisPid = await startRedisServer(redisOptions(o), redisPlan.binary);
+        started.push('redis');
+      }
+      await Promise.all([
+        waitForKafka(kafkaBrokers, {
+          timeoutMs: kafkaPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
+          ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog, stdoutFile: kp.stdoutLog } : {}),
+        }),
+        waitForRedis(redisUrl, {
+          timeoutMs: redisPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
+          ...(redisPid !== undefined ? { pid: redisPid, logFile: rp.logFile } : {}),
+        }),
+      ]);
+      topics = await prepareKafka(kafkaBrokers, { catalog: o.catalog, timeoutMs: o.readyTimeoutMs });
+    } catch (err) {
+      if (started.length > 0) {
+        o.log(`stack up failed; stopping what this run started (${started.join(', ')})`);
+        await stopComponents(o, started);
+      }
+      throw err;
+    }
+
+    const origin = (plan: Plan): ServiceOrigin =>
+      plan.kind === 'external' ? 'external' : plan.kind === 'running' ? 'already running' : 'started';
+    const handle: StackHandle = {
+      mode: o.kafkaBrokers && o.redisUrl ? 'external' : !o.kafkaBrokers && !o.redisUrl ? 'local' : 'mixed',
+      stateDir: o.stateDir,
+      kafkaBrokers,
+      redisUrl,
+      startedKafka: kafkaPlan.kind === 'start',
+      startedRedis: redisPlan.kind === 'start',
+      kafka: { origin: origin(kafkaPlan), ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog } : {}) },
+      redis: { origin: origin(redisPlan), ...(redisPid !== undefined ? { pid: redisPid, logFile: rp.logFile } : {}) },
+      topics,
+      elapsedMs: Math.round(performance.now() - t0),
+      stopStarted: async () => {
+        if (started.length > 0) await stackDown({ ...options, components: started });
+      },
+    };
+    for (const line of summaryLines(handle)) o.log(line);
+    return handle;
+  });
+}
+
+function summaryLines(h: StackHandle): string[] {
+  const service = (name: string, address: string, s: ServiceHandle, env: string) => {
+    const how = s.origin === 'external' ? `external (${env})` : `${s.origin} (pid ${s.pid})`;
+    const log = s.logFile ? `  log ${displayPath(s.logFile)}` : '';
+    return `${name.padEnd(6)} ${address.padEnd(24)} ${how}${log}`;
+  };
+  const t = h.topics;
+  const lines = [
+    service('kafka', h.kafkaBrokers.join(','), h.kafka, 'KAFKA_BROKERS'),
+    service('redis', redactUrl(h.redisUrl), h.redis, 'REDIS_URL'),
+    `${'topics'.padEnd(6)} ${t.created.length} created, ${t.existing.length} existing`,
+  ];
+  for (const u of t.underPartitioned) lines.push(`  warning: topic ${u.name} has ${u.has} partitions, the catalog asks for ${u.wants}`);
+  lines.push(`stack ready in ${(h.elapsedMs / 1000).toFixed(1)} s (state ${displayPath(h.stateDir)})`);
+  return lines;
+}
+
+interface WaitServiceOptions {
+  timeoutMs: number;
+  /** Local process: the wait fails at once, with its log, if it exits. */
+  pid?: number;
+  logFile?: string;
+  stdoutFile?: string;
+}
+
+async function failureContext(options: WaitServiceOptions): Promise<string> {
+  const parts: string[] = [];
+  for (const file of [options.logFile, options.stdoutFile]) {
+    if (!file) continue;
+    const tail = await tailFile(file, 15);
+    parts.push(`\n--- ${displayPath(file)} (last lines) ---\n${tail || '(empty)'}`);
+  }
+  return parts.join('');
+}
+
+/** Waits until the broker answers a metadata request (describeCluster). */
+export async function waitForKafka(brokers: string[], options: WaitServiceOptions): Promise<void> {
+  const kafka = createKafka({ brokers, clientId: 'local-stack', connectionTimeoutMs: 3000, requestTimeoutMs: 10_000 });
+  const first = brokers[0] ?? '';
+  const [host, port] = [first.slice(0, first.lastIndexOf(':')), Number(first.slice(first.lastIndexOf(':') + 1))];
+  try {
+    await waitFor(
+      async () => {
+        if (options.pid !== undefined && !(await isAlive(options.pid))) {
+          throw new AbortWait(`the kafka broker (pid ${options.pid}) exited while starting${await failureContext(options)}`);
+        }
+        // Cheap probe first: no kafkajs connection attempts while the JVM is still booting.
+        if (options.pid !== undefined && !(await tcpAnswers(port, host))) return false;
+        const admin = kafka.admin({ retry: { retries: 0 } });
+        try {
+          await admin.connect();
+          const cluster = await admin.describeCluster();
+          return cluster.brokers.length > 0;
+        } finally {
+          await admin.disconnect();
+        }
+      },
+      { what: `kafka at ${brokers.join(',')} to answer`, timeoutMs: options.timeoutMs, intervalMs: 250 },
+    );
+  } catch (err) {
+    if (err instanceof AbortWait) throw new StackError(err.message);
+    if (err instanceof WaitTimeoutError) throw new StackError(`${err.message}${await failureContext(options)}`);
+    throw err;
+  }
+}
+
+/** Waits until Redis answers PING. */
+export async function waitForRedis(url: string, options: WaitServiceOptions): Promise<void> {
+  try {
+    await waitFor(
+      async () => {
+        if (options.pid !== undefined && !(await isAlive(options.pid))) {
+          throw new AbortWait(`redis-server (pid ${options.pid}) exited while starting${await failureContext(options)}`);
+        }
+        await pingRedis(url);
+        return true;
+      },
+      { what: `redis at ${redactUrl(url)} to answer PING`, timeoutMs: options.timeoutMs, intervalMs: 100 },
+    );
+  } catch (err) {
+    if (err instanceof AbortWait) throw new StackError(err.message);
+    if (err instanceof WaitTimeoutError) throw new StackError(`${err.message}${await failureContext(options)}`);
+    throw err;
+  }
+}
+
+/**
+ * Makes a broker ready for the product: creates the catalog topics (idempotent), then warms the
+ * group coordinator (__consumer_offsets) and the transaction coordinator (__transaction_state).
+ * A fresh broker creates those internal topics on first use and answers "coordinator not
+ * available / loading" until they are loaded; warming them here means the first consumer or
+ * transactional producer of a test does not spend its retries on that.
+ */
+export async function prepareKafka(
+  brokers: string[],
+  options: { catalog?: TopicCatalog; timeoutMs?: number } = {},
+): Promise<EnsureTopicsResult> {
+  const catalog = options.catalog ?? createTopicCatalog();
+  const timeoutMs = options.timeoutMs ?? 90_000;
+  const kafka = createKafka({ brokers, clientId: 'local-stack' });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await ensureTopics(admin, catalog);
+    await waitFor(
+      async () => {
+        await admin.fetchOffsets({ groupId: WARMUP_GROUP, topics: [catalog.frames.name] });
+        return true;
+      },
+      { what: 'the group coordinator to be available (fetchOffsets)', timeoutMs, intervalMs: 250 },
+    );
+    await waitFor(() => warmTransactionCoordinator(kafka), {
+      what: 'the transaction coordinator to be available (transactional producer connect)',
+      timeoutMs,
+      intervalMs: 250,
+    });
+    return topics;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function warmTransactionCoordinator(kafka: Kafka): Promise<boolean> {
+  // connect() of a transactional producer runs InitProducerId on the transaction coordinator.
+  const producer = kafka.producer({ transactionalId: WARMUP_TRANSACTIONAL_ID, idempotent: true, maxInFlightRequests: 1 });
+  try {
+    await producer.connect();
+    return true;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+async function stopComponents(o: ResolvedOptions, components: StackComponent[]): Promise<void> {
+  const stop = async (c: StackComponent) => {
+    const t0 = performance.now();
+    const r =
+      c === 'kafka'
+        ? await stopKafkaBroker(o.stateDir, { timeoutMs: o.stopTimeoutMs, log: o.log })
+        : await stopRedisServer(o.stateDir, { timeoutMs: o.stopTimeoutMs, log: o.log });
+    const name = c === 'kafka' ? 'kafka' : 'redis';
+    if (r.pid === undefined) o.log(`${name}: not running`);
+    else {
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      o.log(`${name}: stopped (pid ${r.pid}) in ${secs} s${r.killed ? ' with SIGKILL after the grace period' : ''}`);
+    }
+  };
+  const results = await Promise.allSettled(components.map(stop));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Stops the stack's own processes (SIGTERM, then SIGKILL after `stopTimeoutMs`); a service given
+ * as external (kafkaBrokers / redisUrl) is left alone. `components` narrows what is stopped.
+ */
+export async function stackDown(options: StackOptions & { components?: StackComponent[] } = {}): Promise<void> {
+  const o = resolveOptions(options);
+  await withLock(o.stateDir, async () => {
+    const wanted = options.components ?? ['kafka', 'redis'];
+    const toStop: StackComponent[] = [];
+    for (const c of wanted) {
+      const external = c === 'kafka' ? o.kafkaBrokers : o.redisUrl;
+      if (external && !options.components) {
+        const env = c === 'kafka' ? 'KAFKA_BROKERS' : 'REDIS_URL';
+        o.log(`${c}: external (${env}), not stopped`);
+        const localPid = c === 'kafka' ? await kafkaBrokerPid(o.stateDir) : await redisServerPid(o.stateDir);
+        if (localPid !== undefined) {
+          o.log(`  note: a ${c} from ${displayPath(o.stateDir)} still runs (pid ${localPid}); unset ${env} and run stack:down to stop it`);
+        }
+        continue;
+      }
+      toStop.push(c);
+    }
+    await stopComponents(o, toStop);
+  });
+}
+
+/** The pids of this state dir's broker and redis-server, where they run (no network calls). */
+export async function localStackPids(options: Pick<StackOptions, 'stateDir'> = {}): Promise<{ kafka?: number; redis?: number }> {
+  const stateDir = resolve(options.stateDir ?? resolve(REPO_ROOT, '.stack'));
+  const [kafka, redis] = await Promise.all([kafkaBrokerPid(stateDir), redisServerPid(stateDir)]);
+  return { ...(kafka !== undefined ? { kafka } : {}), ...(redis !== undefined ? { redis } : {}) };
+}
+
+/** Which services run and answer; `healthy` when both answer and every catalog topic exists. */
+export async function stackStatus(options: StackOptions = {}): Promise<StackStatus> {
+  const o = resolveOptions(options);
+  const kp = kafkaPaths(o.stateDir);
+  const rp = redisPaths(o.stateDir);
+  const kafkaBrokers = o.kafkaBrokers ?? [`127.0.0.1:${(await configuredKafkaPort(o.stateDir)) ?? o.kafkaPort}`];
+  const redisUrl = o.redisUrl ?? redisUrlFor((await configuredRedisPort(o.stateDir)) ?? o.redisPort);
+
+  const kafka: ServiceStatus = { origin: o.kafkaBrokers ? 'external' : 'local', address: kafkaBrokers.join(','), running: true, answering: false };
+  let missingTopics: string[] | undefined;
+  if (!o.kafkaBrokers) {
+    const pid = await kafkaBrokerPid(o.stateDir);
+    kafka.running = pid !== undefined;
+    if (pid !== undefined) kafka.pid = pid;
+    kafka.logFile = kp.serverLog;
+  }
+  if (kafka.running) {
+    try {
+      missingTopics = await missingCatalogTopics(kafkaBrokers, o.catalog);
+      kafka.answering = true;
+    } catch (err) {
+      kafka.detail = errorMessage(err);
+    }
+  } else kafka.detail = 'not running';
+
+  const redis: ServiceStatus = { origin: o.redisUrl ? 'external' : 'local', address: redactUrl(redisUrl), running: true, answering: false };
+  if (!o.redisUrl) {
+    const pid = await redisServerPid(o.stateDir);
+    redis.running = pid !== undefined;
+    if (pid !== undefined) redis.pid = pid;
+    redis.logFile = rp.logFile;
+  }
+  if (redis.running) {
+    try {
+      await pingRedis(redisUrl);
+      redis.answering = true;
+    } catch (err) {
+      redis.detail = errorMessage(err);
+    }
+  } else redis.detail = 'not running';
+
+  return {
+    stateDir: o.stateDir,
+    kafka,
+    redis,
+    ...(missingTopics ? { missingTopics } : {}),
+    healthy: kafka.answering && redis.answering && missingTopics !== undefined && missingTopics.length === 0,
+  };
+}
+
+async function missingCatalogTopics(brokers: string[], catalog: TopicCatalog): Promise<string[]> {
+  const kafka = createKafka({ brokers, clientId: 'local-stack-status', connectionTimeoutMs: 3000, requestTimeoutMs: 10_000 });
+  const admin = kafka.admin({ retry: { retries: 1 } });
+  try {
+    await admin.connect();
+    const present = new Set(await admin.listTopics());
+    return Object.values(catalog)
+      .map((t) => t.name)
+      .filter((name) => !present.has(name));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Human-readable status lines (what `stack:status` prints). */
+export function formatStatus(s: StackStatus): string[] {
+  const line = (name: string, x: ServiceStatus) => {
+    const pid = x.origin === 'external' ? 'external' : x.pid !== undefined ? `pid ${x.pid}` : 'no process';
+    const state = x.answering ? 'answering' : `NOT answering${x.detail ? ` (${x.detail})` : ''}`;
+    const log = x.logFile && x.pid !== undefined ? `  log ${displayPath(x.logFile)}` : '';
+    return `${name.padEnd(6)} ${x.address.padEnd(24)} ${pid.padEnd(10)} ${state}${log}`;
+  };
+  const lines = [line('kafka', s.kafka), line('redis', s.redis)];
+  if (s.missingTopics) {
+    lines.push(
+      s.missingTopics.length === 0 ? `${'topics'.padEnd(6)} all catalog topics present` : `${'topics'.padEnd(6)} missing: ${s.missingTopics.join(', ')}`,
+    );
+  }
+  lines.push(s.healthy ? 'healthy' : 'NOT healthy');
+  return lines;
+}
