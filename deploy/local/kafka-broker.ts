@@ -20,7 +20,7 @@ import {
   portInUse,
   runningPid,
   spawnDetached,
-  stopProcess,
+  stopRecordedProcess,
   writeFileAtomic,
 } from './processes.js';
 
@@ -318,9 +318,5 @@ export async function stopKafkaBroker(
   options: { timeoutMs: number; log: (line: string) => void },
 ): Promise<{ pid?: number; killed: boolean }> {
   const paths = kafkaPaths(stateDir);
-  const pid = await runningPid(paths.pidFile, paths.dir);
-  if (pid === undefined) return { killed: false };
-  const { killed } = await stopProcess(pid, { name: 'kafka broker', timeoutMs: options.timeoutMs, log: options.log });
-  await rm(paths.pidFile, { force: true });
-  return { pid, killed };
+  return stopRecordedProcess(paths.pidFile, paths.dir, { name: 'kafka broker', ...options });
 }

@@ -267,6 +267,22 @@ export async function stopProcess(pid: number, options: StopProcessOptions): Pro
   return { killed: true };
 }
 
+/**
+ * Stops the process whose pid file lies in `dir` if it is ours and alive (see runningPid), then
+ * removes the pid file. What the broker and redis-server stops have in common.
+ */
+export async function stopRecordedProcess(
+  pidFile: string,
+  dir: string,
+  options: StopProcessOptions,
+): Promise<{ pid?: number; killed: boolean }> {
+  const pid = await runningPid(pidFile, dir);
+  if (pid === undefined) return { killed: false };
+  const { killed } = await stopProcess(pid, options);
+  await rm(pidFile, { force: true });
+  return { pid, killed };
+}
+
 function signal(pid: number, sig: NodeJS.Signals): boolean {
   try {
     process.kill(pid, sig);

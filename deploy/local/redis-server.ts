@@ -5,10 +5,10 @@
  * Layout under `<stateDir>/redis/`: redis.conf, redis.pid, redis.log, data/ (AOF; also the
  * process's working directory, which is how a pid is recognised as ours).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { StackError, errorMessage, findExecutable, portInUse, runningPid, spawnDetached, stopProcess, writeFileAtomic } from './processes.js';
+import { StackError, errorMessage, findExecutable, portInUse, runningPid, spawnDetached, stopRecordedProcess, writeFileAtomic } from './processes.js';
 
 export interface RedisServerOptions {
   /** The stack's state dir; Redis lives in `<stateDir>/redis`. */
@@ -112,11 +112,7 @@ export async function stopRedisServer(
   options: { timeoutMs: number; log: (line: string) => void },
 ): Promise<{ pid?: number; killed: boolean }> {
   const paths = redisPaths(stateDir);
-  const pid = await runningPid(paths.pidFile, paths.dataDir);
-  if (pid === undefined) return { killed: false };
-  const { killed } = await stopProcess(pid, { name: 'redis-server', timeoutMs: options.timeoutMs, log: options.log });
-  await rm(paths.pidFile, { force: true });
-  return { pid, killed };
+  return stopRecordedProcess(paths.pidFile, paths.dataDir, { name: 'redis-server', ...options });
 }
 
 /** PING with one connection attempt and no retries; throws with the reason when Redis does not answer. */
