@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The manifest of one model version: `models/<name>/<version>/manifest.json`, beside the TF.js
+ * layers files (`model.json` + weight shards) and, optionally, `model.onnx`. Everything a
+ * worker needs to feed the model and read its output, and everything an operator needs to
+ * know where it came from and how good it is.
+ */
+export const modelManifestSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/),
+  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/),
+  task: z.enum(['image-classification', 'sequence-autoencoder']),
+  /** One item's input shape without the batch dimension, e.g. [28, 28, 1] or [64, 8]. */
+  inputShape: z.array(z.number().int().positive()).min(1),
+  /** One item's output shape without the batch dimension, e.g. [10] or [64, 8]. */
+  outputShape: z.array(z.number().int().positive()).min(1),
+  /** Classification: class names in output order. Autoencoder: channel names in input order. */
+  labels: z.array(z.string().min(1)).min(1),
+  /** Input normalisation: x' = (x * scale - mean) / std, per channel when arrays. */
+  normalisation: z.object({
+    scale: z.number().positive().default(1),
+    mean: z.union([z.number(), z.array(z.number())]).default(0),
+    std: z.union([z.number().positive(), z.array(z.number().positive())]).default(1),
+  }),
+  /**
+   * Decision settings. Classification: `okLabel` is the non-defect class, `minConfidence` the
+   * least confidence for a defect verdict. Autoencoder: `anomalyScore` is the calibrated score
+   * threshold.
+   */
+  thresholds: z.record(z.string(), z.union([z.number(), z.string()])).default({}),
+  /** For vision models: how frames are cut into model inputs. */
+  tiling: z
+    .object({ tile: z.number().int().positive(), stride: z.number().int().positive() })
+    .optional(),
+  training: z.object({
+    /** What it was trained on, in words, and the command that reproduces it. */
+    data: z.string(),
+    command: z.string(),
+    /** sha256 over the training data bytes (or the generator's parameters and seed). */
+    dataDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    seed: z.number().int().optional(),
+    epochs: z.number().int().positive().optional(),
+    trainedAt: z.string(),
+  }),
+  /** Figures measured on held-back data at training time. */
+  metrics: z.record(z.string(), z.unknown()).default({}),
+  /** FLOPs of one item's forward pass (multiply-add = 2). */
+  flopsPerItem: z.number().nonnegative().optional(),
+});
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+export class ModelManifestError extends Error {
+  override readonly name = 'ModelManifestError';
+}
+
+/** Reads and validates `<dir>/manifest.json`; the error names the file and the field. */
+export async function readModelManifest(dir: string): Promise<ModelManifest> {
+  const file = join(dir, 'manifest.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ModelManifestError(`${file}: ${(err as Error).message}`);
+  }
+  const r = modelManifestSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ModelManifestError(`${file}: ${i?.path.join('.') || '(root)'}: ${i?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
