@@ -14,9 +14,14 @@ export function testKafka(clientId = uniqueName('test')): Kafka {
   return createKafka({ brokers: parseBrokerList(brokers), clientId });
 }
 
-export async function createTopics(admin: Admin, topics: string[], partitions = 3): Promise<void> {
+export async function createTopics(admin: Admin, topics: string[], partitions = 3, config: Record<string, string> = {}): Promise<void> {
   await admin.createTopics({
-    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: -1 })),
+    topics: topics.map((topic) => ({
+      topic,
+      numPartitions: partitions,
+      replicationFactor: -1,
+      configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+    })),
     waitForLeaders: true,
   });
 }
@@ -99,5 +104,47 @@ export async function produce(kafka: Kafka, topic: string, messages: Message[]):
     await producer.send({ topic, messages });
   } finally {
     await producer.disconnect();
+  }
+}
+
+/**
+ * Everything a read_committed consumer sees on `topic`, read up to the end of every partition
+ * as it was when the call began: done when the reader's committed position reaches each
+ * partition's end offset. Counts are exact: a duplicate written anywhere before the end is in
+ * the result.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<Consumed[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = uniqueName('test-end-reader');
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
+  const seen: Consumed[] = [];
+  try {
+    const ends = await endOffsets(admin, topic);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    // eachBatch, not eachMessage: kafkajs resolves a batch's last offset including transaction
+    // markers, so a fully read partition's position reaches its end offset.
+    await consumer.run({
+      autoCommitInterval: 50,
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) seen.push({ ...message, partition: batch.partition });
+        return Promise.resolve();
+      },
+    });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const positions = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+      const behind = [...ends].filter(([p, end]) => BigInt(end) > 0n && (positions.get(p) ?? -1n) < BigInt(end));
+      if (behind.length === 0) return seen;
+      if (Date.now() > deadline) {
+        throw new Error(`reading ${topic} to its end timed out; behind on partitions ${behind.map(([p, e]) => `${p} (at ${positions.get(p)}, end ${e})`).join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await consumer.disconnect();
+    await admin.disconnect();
   }
 }

@@ -1,2 +1,3 @@
 export * from './client.js';
 export * from './ensure-topics.js';
+export * from './partition-transactions.js';

@@ -1,0 +1,81 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { ConfigError, EnvReader } from '../../../shared/src/config/env.js';
+import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../../shared/src/contracts/frame.js';
+import { createTopicCatalog } from '../../../shared/src/contracts/topics.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../../../shared/src/inference/engine.js';
+
+export { ConfigError };
+
+/** Everything the vision worker reads from its environment, validated. */
+export interface VisionWorkerConfig {
+  /** Instance id in logs and results. @defaultValue `vision-<hostname>-<pid>` */
+  workerId: string;
+  kafkaBrokers: string[];
+  redisUrl: string;
+  /** Consumer group; also part of every transactional id. @defaultValue 'vision-worker' */
+  groupId: string;
+  topics: { frames: string; inspections: string; defects: string; framesDlq: string };
+  /** Registry folder of the model version to serve. @defaultValue models/surface-defect-cnn/1.0.0 */
+  modelDir: string;
+  /** Tile side and stride in frame pixels; default from the model manifest's tiling. */
+  tile?: number;
+  stride?: number;
+  engine: EngineChoice;
+  /** Inference threads. @defaultValue 1 (see docs/architecture.md: two threads collapse beside a busy broker on 2 cores) */
+  inferenceThreads: number;
+  /** Most tiles in one inference batch. @defaultValue 64 */
+  maxBatchSize: number;
+  /** Longest a tile waits for others. @defaultValue 5 */
+  maxQueueDelayMs: number;
+  /** Input partitions processed at once. @defaultValue 4 */
+  partitionsConcurrently: number;
+  limits: FrameLimits;
+  /** How long a frame id is remembered for dedupe. @defaultValue 24 h */
+  dedupeTtlMs: number;
+  /** Deadline for a graceful stop. @defaultValue 30000 */
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Reads the environment; throws one ConfigError listing every bad value. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, repoRoot: string): VisionWorkerConfig {
+  const r = new EnvReader(env);
+  const catalog = createTopicCatalog();
+  const topic = (name: string, fallback: string) => r.string(name, fallback, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name');
+  const tile = r.optionalString('VISION_TILE_SIZE') === undefined ? undefined : r.int('VISION_TILE_SIZE', 64, 1, 4096);
+  const stride = r.optionalString('VISION_TILE_STRIDE') === undefined ? undefined : r.int('VISION_TILE_STRIDE', 64, 1, 4096);
+  const config: VisionWorkerConfig = {
+    workerId: r.string('WORKER_ID', `vision-${hostname()}-${process.pid}`, /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, '1-128 characters of [A-Za-z0-9._:-]'),
+    kafkaBrokers: r.brokers('KAFKA_BROKERS', '127.0.0.1:9092'),
+    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6380', ['redis', 'rediss']),
+    groupId: r.string('VISION_GROUP_ID', 'vision-worker', ID, '1-100 characters of [A-Za-z0-9._-]'),
+    topics: {
+      frames: topic('FRAMES_TOPIC', catalog.frames.name),
+      inspections: topic('INSPECTIONS_TOPIC', catalog.inspections.name),
+      defects: topic('DEFECTS_TOPIC', catalog.defects.name),
+      framesDlq: topic('FRAMES_DLQ_TOPIC', catalog.framesDlq.name),
+    },
+    modelDir: resolve(repoRoot, r.string('VISION_MODEL_DIR', 'models/surface-defect-cnn/1.0.0')),
+    ...(tile === undefined ? {} : { tile }),
+    ...(stride === undefined ? {} : { stride }),
+    engine: r.oneOf('INFERENCE_ENGINE', 'auto', ENGINE_CHOICES),
+    inferenceThreads: r.int('INFERENCE_THREADS', 1, 1, 64),
+    maxBatchSize: r.int('VISION_MAX_BATCH_SIZE', 64, 1, 4096),
+    maxQueueDelayMs: r.int('VISION_MAX_QUEUE_DELAY_MS', 5, 0, 10_000),
+    partitionsConcurrently: r.int('VISION_PARTITIONS_CONCURRENTLY', 4, 1, 256),
+    limits: {
+      maxBytes: r.int('FRAME_MAX_BYTES', DEFAULT_FRAME_LIMITS.maxBytes, 1, 64 * 1024 * 1024),
+      maxWidth: r.int('FRAME_MAX_WIDTH', DEFAULT_FRAME_LIMITS.maxWidth, 1, 65_535),
+      maxHeight: r.int('FRAME_MAX_HEIGHT', DEFAULT_FRAME_LIMITS.maxHeight, 1, 65_535),
+    },
+    dedupeTtlMs: r.int('DEDUPE_TTL_MS', 24 * 3_600_000, 1000, 30 * 24 * 3_600_000),
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  };
+  if (tile !== undefined && stride !== undefined) r.check(stride <= tile, `VISION_TILE_STRIDE (${stride}) must not exceed VISION_TILE_SIZE (${tile}): tiles would leave gaps`);
+  r.done();
+  return config;
+}

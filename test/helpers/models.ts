@@ -1,0 +1,45 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelManifest } from '../../shared/src/inference/manifest.js';
+import { saveLayersModelToDir } from '../../shared/src/inference/tfjs-model-io.js';
+
+/**
+ * A small image classifier with seeded random weights, saved as a registry version folder: for
+ * tests of the serving plumbing (delivery, dead letters, dedupe, restarts), where what matters is
+ * that every frame gets exactly one result, not which label it gets. Accuracy is tested on the
+ * trained models in models/.
+ */
+export async function writeRandomClassifier(
+  dir: string,
+  options: { inputSize: number; labels: string[]; tile?: number; stride?: number; okLabel?: string },
+): Promise<ModelManifest> {
+  await tf.setBackend('cpu');
+  const s = options.inputSize;
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [s, s, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: options.labels.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }),
+    ],
+  });
+  await mkdir(dir, { recursive: true });
+  await saveLayersModelToDir(model, dir);
+  model.dispose();
+  const manifest: ModelManifest = {
+    name: 'test-random-cnn',
+    version: '0.0.1',
+    task: 'image-classification',
+    inputShape: [s, s, 1],
+    outputShape: [options.labels.length],
+    labels: options.labels,
+    normalisation: { scale: 1 / 255, mean: 0, std: 1 },
+    thresholds: { ...(options.okLabel ? { okLabel: options.okLabel } : {}), minConfidence: 0 },
+    ...(options.tile ? { tiling: { tile: options.tile, stride: options.stride ?? options.tile } } : {}),
+    training: { data: 'none: random weights for plumbing tests', command: 'test/helpers/models.ts', dataDigest: `sha256:${'0'.repeat(64)}`, trainedAt: new Date(0).toISOString() },
+    metrics: {},
+  };
+  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
