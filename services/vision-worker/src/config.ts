@@ -35,6 +35,12 @@ export interface VisionWorkerConfig {
   dedupeTtlMs: number;
   /** Deadline for a graceful stop. @defaultValue 30000 */
   shutdownTimeoutMs: number;
+  /**
+   * Consumer session timeout: how long a dead worker holds its partitions before the group
+   * moves them. The broker bounds it (group.min/max.session.timeout.ms, 6 s to 30 min).
+   * @defaultValue 30000
+   */
+  sessionTimeoutMs: number;
   logLevel: string;
 }
 
@@ -73,6 +79,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     },
     dedupeTtlMs: r.int('DEDUPE_TTL_MS', 24 * 3_600_000, 1000, 30 * 24 * 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 1_800_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   };
   if (tile !== undefined && stride !== undefined) r.check(stride <= tile, `VISION_TILE_STRIDE (${stride}) must not exceed VISION_TILE_SIZE (${tile}): tiles would leave gaps`);

@@ -103,7 +103,7 @@ export class VisionWorker {
 
       const kafka = createKafka({ brokers: c.kafkaBrokers, clientId: c.workerId, logger: this.logger });
       this.transactions = createPartitionTransactions({ kafka, transactionalIdPrefix: `vision.${c.groupId}`, logger: this.logger });
-      const consumer = kafka.consumer({ groupId: c.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+      const consumer = kafka.consumer({ groupId: c.groupId, readUncommitted: false, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(c.sessionTimeoutMs / 3)) });
       this.consumer = consumer;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const assigned = e.payload.memberAssignment[c.topics.frames] ?? [];
