@@ -1,0 +1,81 @@
+import type { ModelManifest } from './manifest.js';
+
+/**
+ * The engine actually in use, as reported in every result. TF.js engines name their backend;
+ * a later ONNX Runtime engine adds its own name here.
+ */
+export type EngineName = 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
+
+/**
+ * What a caller asks for. `auto` takes the fastest engine this machine can run:
+ * `tfjs-tensorflow` (tfjs-node-gpu, then tfjs-node, when installed) -> `tfjs-wasm` -> `tfjs-cpu`.
+ * An explicit name fails with {@link EngineUnavailableError} when it cannot run here.
+ */
+export type EngineChoice = 'auto' | EngineName;
+
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'tfjs-tensorflow', 'tfjs-wasm', 'tfjs-cpu'];
+
+/** Memory held by an engine's runtime. */
+export interface EngineStats {
+  /** Live tensors (TF.js) or equivalent allocations. Flat across batches when nothing leaks. */
+  tensors: number;
+  /** Bytes held by those tensors. */
+  bytes: number;
+}
+
+export type EngineLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** What an engine may use from its host (a pool thread, or a test). */
+export interface EngineContext {
+  /** Structured log line; the pool forwards it to its logger with the thread index. */
+  log(level: EngineLogLevel, msg: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * One model on one runtime, engine-neutral: plain Float32Arrays in and out, no framework type
+ * crosses this interface. Not thread-safe by design: a pool thread owns its engines and calls
+ * them one batch at a time.
+ *
+ * Input is model-ready (normalised as the manifest says, `[batch, ...manifest.inputShape]`
+ * flattened row-major); output is `[batch, ...manifest.outputShape]` flattened.
+ */
+export interface InferenceEngine {
+  /** The engine actually in use (the backend that was selected, not the one asked for). */
+  readonly name: EngineName;
+  /** Loads the model files of one registry version directory and checks them against `manifest`. */
+  load(modelDir: string, manifest: ModelManifest): Promise<void>;
+  /** Runs batches of 1 and `maxBatch` zeros so kernels and buffers exist before real traffic. */
+  warmUp(maxBatch: number): Promise<void>;
+  /**
+   * One forward pass over `batchSize` items. The returned array owns its buffer (never a view into
+   * engine memory), so it can be transferred.
+   */
+  run(input: Float32Array, batchSize: number): Promise<Float32Array>;
+  /**
+   * Memory of the runtime this engine runs on. For TF.js that is the whole thread's tensor
+   * registry: every model loaded in the thread, weights included.
+   */
+  stats(): EngineStats;
+  /** Frees the model; the engine is unusable afterwards. */
+  dispose(): void;
+}
+
+/**
+ * Creates one engine (not yet loaded) for `choice`. Engines of one thread share its runtime: the
+ * first call selects the backend and logs why, later calls reuse that selection.
+ *
+ * The pool calls the built-in factory ({@link createEngine} in `engines.ts`); `engineModule` in the
+ * pool options names a module exporting a function of this type instead (another engine, or a test
+ * double).
+ */
+export type CreateEngine = (choice: EngineChoice, context: EngineContext) => Promise<InferenceEngine>;
+
+/** `${name}@${version}`: how callers address a loaded model. */
+export function modelKey(manifest: Pick<ModelManifest, 'name' | 'version'>): string {
+  return `${manifest.name}@${manifest.version}`;
+}
+
+/** Number of float32 values of one item of `shape` (without the batch dimension). */
+export function itemSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
