@@ -3,6 +3,7 @@
  * stdout (logs go to stderr). Exit codes: 0 done (also after a clean stop on SIGINT/SIGTERM),
  * 1 failed while running, 2 bad flags. Never imported.
  */
+import { handleShutdownSignals } from '../../../shared/src/lifecycle/signals.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { USAGE, parseSimArgs } from './config.js';
 import { ConfigError } from './errors.js';
@@ -27,16 +28,16 @@ async function main(): Promise<number> {
 
   // Signals are handled here only: the first stops cleanly, a second exits at once.
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) {
+  const removeSignalHandlers = handleShutdownSignals({
+    onStop: (signal) => {
+      logger.info({ signal }, 'stopping: finishing in-flight sends (send the signal again to exit at once)');
+      stop.abort();
+    },
+    onForce: (signal) => {
       logger.warn({ signal }, 'second signal: exiting without waiting for in-flight sends');
       process.exit(130);
-    }
-    logger.info({ signal }, 'stopping: finishing in-flight sends (send the signal again to exit at once)');
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    },
+  });
 
   try {
     const summary = await runSimulator(config, { logger, signal: stop.signal });
@@ -46,8 +47,7 @@ async function main(): Promise<number> {
     process.stderr.write(`gateway-sim: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeSignalHandlers();
   }
 }
 

@@ -5,6 +5,7 @@
  * Never imported.
  */
 import { fileURLToPath } from 'node:url';
+import { handleShutdownSignals } from '../../../shared/src/lifecycle/signals.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { ConfigError, loadConfig } from './config.js';
 import { VisionWorker } from './worker.js';
@@ -22,18 +23,16 @@ async function main(): Promise<number> {
   }
   const logger = createLogger({ service: 'vision-worker', level: config.logLevel, bindings: { worker: config.workerId } });
   const worker = new VisionWorker(config, logger);
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting at once');
+  handleShutdownSignals({
+    onStop: (signal) => {
+      logger.info({ signal }, 'stopping gracefully (send the signal again to exit at once)');
+      worker.stop().catch(() => undefined);
+    },
+    onForce: (signal) => {
+      logger.warn({ signal }, 'second signal: exiting at once, nothing more is committed');
       process.exit(130);
-    }
-    signalled = true;
-    logger.info({ signal }, 'stopping gracefully (send the signal again to exit at once)');
-    worker.stop().catch(() => undefined);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+    },
+  });
   try {
     await worker.start();
     await worker.done;

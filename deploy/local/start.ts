@@ -1,0 +1,145 @@
+/**
+ * `npm start`: the fleet on one machine. Brings up (or reuses) the local stack, starts the vision
+ * worker and the gateway simulator as child processes, and prints one live line every few
+ * seconds, read from the result topics by its own read_committed consumer: frames/s, defects,
+ * and p50/p99 from capture to committed result. Ctrl-C stops the simulator, then the worker
+ * (gracefully: in-flight batches commit), then the stack if this command started it; a second
+ * Ctrl-C kills the children at once. Exits 1 if a child dies on its own.
+ *
+ * Environment: as `npm run stack:up` (KAFKA_BROKERS / REDIS_URL to use existing services),
+ * START_FRAME_RATE (default 24 frames/s over 2 lines x 3 cameras), START_INTERVAL_S (default 5),
+ * and every vision-worker variable (README's configuration table).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
+import { decodeInspection } from '../../shared/src/contracts/inspection.js';
+import { createTopicCatalog } from '../../shared/src/contracts/topics.js';
+import { createKafka } from '../../shared/src/kafka/client.js';
+import { handleShutdownSignals } from '../../shared/src/lifecycle/signals.js';
+import { REPO_ROOT, StackError, stackOptionsFromEnv, stackUp } from './stack.js';
+
+const log = (line: string) => console.log(line);
+const frameRate = Number(process.env.START_FRAME_RATE ?? 24);
+const intervalS = Number(process.env.START_INTERVAL_S ?? 5);
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+function startChild(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  // Own process group: a terminal's Ctrl-C reaches this launcher only, which then sends each
+  // child exactly one SIGTERM (a second signal would make a child exit without draining).
+  const proc = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Children log JSON to stderr/stdout; only warnings and errors reach this terminal.
+  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n')) {
+      if (!line.trim()) continue;
+      const level = /"level":(\d+)/.exec(line)?.[1];
+      if (level === undefined || Number(level) >= 40) process.stderr.write(`[${name}] ${line}\n`);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  return { name, proc, exited };
+}
+
+async function stopChild(c: Child, timeoutMs: number): Promise<void> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), timeoutMs);
+  const code = await c.exited;
+  clearTimeout(timer);
+  log(`${c.name}: stopped (exit ${code})`);
+}
+
+async function main(): Promise<number> {
+  const stack = await stackUp({ ...stackOptionsFromEnv(process.env), log: (l) => log(`stack: ${l}`) });
+  const env = { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), REDIS_URL: stack.redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+  const catalog = createTopicCatalog();
+  const children: Child[] = [];
+  let stopping = false;
+  let exitCode = 0;
+
+  // The monitor: its own group, from the end, read_committed (what an MES sees).
+  const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: `npm-start-monitor-${hostname()}` });
+  const monitor = kafka.consumer({ groupId: `npm-start-monitor-${process.pid}`, readUncommitted: false, maxWaitTimeInMs: 200 });
+  const window = { frames: 0, defects: 0, latencies: [] as number[] };
+  const totals = { frames: 0, defects: 0 };
+  await monitor.connect();
+  await monitor.subscribe({ topic: catalog.inspections.name, fromBeginning: false });
+  await monitor.run({
+    eachMessage: async ({ message }) => {
+      const r = decodeInspection(message);
+      if (r.ok) {
+        window.frames += 1;
+        totals.frames += 1;
+        if (r.value.verdict === 'defect') {
+          window.defects += 1;
+          totals.defects += 1;
+        }
+        window.latencies.push(Date.now() - r.value.capturedAt);
+      }
+      return Promise.resolve();
+    },
+  });
+
+  children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], env));
+  children.push(
+    startChild('gateway-sim', 'services/gateway-sim/src/main.ts', ['--frame-rate', String(frameRate), '--lines', '2', '--cameras', '3', '--readings', '0', '--duration', '24h'], env),
+  );
+  log(`fleet: vision-worker and gateway-sim (${frameRate} frames/s) running against kafka ${stack.kafkaBrokers.join(',')}; Ctrl-C stops everything`);
+
+  const ticker = setInterval(() => {
+    const l = [...window.latencies].sort((a, b) => a - b);
+    const p = (q: number) => (l.length === 0 ? '-' : `${l[Math.min(l.length - 1, Math.floor(q * l.length))]} ms`);
+    log(
+      `${new Date().toISOString().slice(11, 19)}  frames/s ${(window.frames / intervalS).toFixed(1)}  defects ${window.defects} (total ${totals.defects} of ${totals.frames})  latency p50 ${p(0.5)} p99 ${p(0.99)}`,
+    );
+    window.frames = 0;
+    window.defects = 0;
+    window.latencies = [];
+  }, intervalS * 1000);
+
+  const shutdown = async () => {
+    stopping = true;
+    clearInterval(ticker);
+    for (const c of children) await stopChild(c, 35_000);
+    await monitor.disconnect().catch(() => undefined);
+    if (stack.startedKafka || stack.startedRedis) log('stack: stopping what npm start started');
+    await stack.stopStarted();
+  };
+
+  const finished = new Promise<void>((resolve) => {
+    handleShutdownSignals({
+      onStop: () => {
+        log('stopping (Ctrl-C again to kill at once) ...');
+        void shutdown().then(resolve);
+      },
+      onForce: () => {
+        for (const c of children) c.proc.kill('SIGKILL');
+        process.exit(130);
+      },
+    });
+    for (const c of children) {
+      void c.exited.then((code) => {
+        if (stopping) return;
+        log(`${c.name} exited on its own (exit ${code}); stopping the rest`);
+        exitCode = 1;
+        void shutdown().then(resolve);
+      });
+    }
+  });
+  await finished;
+  return exitCode;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof StackError ? `npm start: ${err.message}` : err);
+    process.exitCode = 1;
+  },
+);

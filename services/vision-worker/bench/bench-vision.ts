@@ -1,0 +1,267 @@
+/**
+ * `npm run bench:vision`: the vision pipeline end to end against the local broker and Redis,
+ * beside the bare engine and a per-message consumer measured in the same run (this machine is
+ * shared and noisy: only ratios within one run mean anything). Prints a Markdown table and, as
+ * its last line, one JSON object.
+ *
+ *   e2eFramesPerSec        backlog of frames drained by one worker (fetch -> decode -> dedupe ->
+ *                          tiles -> micro-batched inference -> transactional commit)
+ *   engineFramesPerSec     the same model at the pipeline's mean batch size, straight on the pool
+ *   perMessageFramesPerSec a consumer that runs one frame per inference call and commits one
+ *                          transaction per frame (what a pipeline without micro-batching does)
+ *   p50Ms / p99Ms          capture (producer clock) to result visible to a read_committed
+ *                          consumer, at `offeredFramesPerSec` = half of e2eFramesPerSec
+ *
+ * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
+ * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1).
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import type { Admin, Kafka, Message } from 'kafkajs';
+import { encodeFrame } from '../../../shared/src/contracts/frame.js';
+import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
+import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
+import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
+import { readModelManifest } from '../../../shared/src/inference/manifest.js';
+import { createInferencePool } from '../../../shared/src/inference/pool.js';
+import { createKafka } from '../../../shared/src/kafka/client.js';
+import { createLogger } from '../../../shared/src/log/logger.js';
+import { tileBoxes, tileToInput } from '../../../shared/src/vision/tiles.js';
+import { stackOptionsFromEnv, stackUp } from '../../../deploy/local/stack.js';
+import { createFramePlan } from '../../gateway-sim/src/index.js';
+import { loadConfig } from '../src/config.js';
+import { servedModel, VisionWorker } from '../src/worker.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const { values: flags } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '1200' },
+    'latency-seconds': { type: 'string', default: '15' },
+    'model-dir': { type: 'string', default: 'models/surface-defect-cnn/1.0.0' },
+    threads: { type: 'string', default: '1' },
+  },
+});
+const N = Number(flags.frames);
+const latencySeconds = Number(flags['latency-seconds']);
+const modelDir = resolve(repoRoot, flags['model-dir']);
+const threads = Number(flags.threads);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const quiet = createLogger({ service: 'bench-vision', level: 'error' });
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+async function topicsFor(admin: Admin, tag: string) {
+  const id = `bench-vision-${tag}-${Date.now().toString(36)}`;
+  const topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.dlq` };
+  await admin.createTopics({
+    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(FRAME_TOPIC_MAX_MESSAGE_BYTES) }] })),
+    waitForLeaders: true,
+  });
+  return { id, topics };
+}
+
+async function produceAll(kafka: Kafka, topic: string, messages: Message[]) {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 50) await producer.send({ topic, messages: messages.slice(i, i + 50) });
+  await producer.disconnect();
+}
+
+function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv) {
+  const config = loadConfig(
+    {
+      ...env,
+      VISION_GROUP_ID: `${id}-group`,
+      WORKER_ID: `${id}-w`,
+      FRAMES_TOPIC: topics.frames,
+      INSPECTIONS_TOPIC: topics.inspections,
+      DEFECTS_TOPIC: topics.defects,
+      FRAMES_DLQ_TOPIC: topics.framesDlq,
+      VISION_MODEL_DIR: modelDir,
+      INFERENCE_THREADS: String(threads),
+      LOG_LEVEL: 'error',
+    },
+    repoRoot,
+  );
+  return new VisionWorker(config, quiet);
+}
+
+async function main() {
+  const stack = await stackUp({ ...stackOptionsFromEnv(process.env), log: () => undefined });
+  const env = { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), REDIS_URL: stack.redisUrl };
+  const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'bench-vision' });
+  const admin = kafka.admin();
+  await admin.connect();
+  const manifest = await readModelManifest(modelDir);
+  const runId = `bench-${Date.now().toString(36)}`;
+  log(`generating ${N} frames (256x192 gray8) ...`);
+  const planned = await createFramePlan({ seed: 1, runId, start: Date.now(), lines: 2, camerasPerLine: 3 }).take(N);
+  const served = servedModel(manifest, 'n/a', {});
+  const tilesPerFrame = tileBoxes(256, 192, served.tile, served.stride).length;
+
+  // 1. End to end: a backlog drained by one worker.
+  log('e2e: draining a backlog ...');
+  const e2e = await topicsFor(admin, 'e2e');
+  await produceAll(kafka, e2e.topics.frames, planned.map((p) => p.record));
+  const worker = workerFor(e2e.id, e2e.topics, env);
+  await worker.start();
+  await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
+  const t0 = performance.now();
+  const c0 = worker.counters.consumed;
+  await until(() => worker.counters.consumed >= N, 'the backlog', 600_000);
+  const e2eFramesPerSec = (N - c0) / ((performance.now() - t0) / 1000);
+  const meanBatchSize = worker.counters.inferenceItems / worker.counters.inferenceBatches;
+  await worker.stop();
+
+  // 2. The bare engine at the pipeline's mean batch size, same tiles.
+  log('engine: the same model and batch size on the pool ...');
+  const batch = Math.max(1, Math.round(meanBatchSize));
+  const inputSize = served.inputWidth * served.inputHeight;
+  const pool = createInferencePool({ models: [modelDir], threads, warmUpBatch: batch, log: quiet });
+  const { engine } = await pool.start();
+  const key = modelKey(manifest);
+  const tileInputs: Float32Array[] = [];
+  for (const p of planned.slice(0, Math.ceil((batch * 4) / tilesPerFrame) + 1)) {
+    for (const box of tileBoxes(256, 192, served.tile, served.stride)) {
+      const t = new Float32Array(inputSize);
+      tileToInput(p.record.value, 256, box, served.inputWidth, served.inputHeight, served.normalisation, t, 0);
+      tileInputs.push(t);
+    }
+  }
+  let tiles = 0;
+  const e0 = performance.now();
+  for (let i = 0; performance.now() - e0 < 4000; i++) {
+    const input = new Float32Array(batch * inputSize);
+    for (let j = 0; j < batch; j++) input.set(tileInputs[(i * batch + j) % tileInputs.length]!, j * inputSize);
+    await pool.run(key, input, batch);
+    tiles += batch;
+  }
+  const engineFramesPerSec = tiles / tilesPerFrame / ((performance.now() - e0) / 1000);
+
+  // 3. Per message: one frame per inference call, one transaction per frame.
+  log('per-message: one frame per inference call and per transaction ...');
+  const pm = await topicsFor(admin, 'pm');
+  const pmFrames = planned.slice(0, Math.min(N, 300));
+  await produceAll(kafka, pm.topics.frames, pmFrames.map((p) => p.record));
+  const producer = kafka.producer({ transactionalId: `${pm.id}-tx`, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `${pm.id}-group` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: pm.topics.frames, fromBeginning: true });
+  let pmDone = 0;
+  let pmStart = 0;
+  const classes = itemSize(manifest.outputShape);
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ topic, partition, message }) => {
+      pmStart ||= performance.now();
+      const boxes = tileBoxes(256, 192, served.tile, served.stride);
+      const input = new Float32Array(boxes.length * inputSize);
+      boxes.forEach((b, i) => tileToInput(message.value!, 256, b, served.inputWidth, served.inputHeight, served.normalisation, input, i * inputSize));
+      const { output } = await pool.run(key, input, boxes.length);
+      const tx = await producer.transaction();
+      await tx.send({ topic: pm.topics.inspections, messages: [{ key: message.key, value: Buffer.from(JSON.stringify({ frame: String(message.offset), tiles: output.length / classes })) }] });
+      await tx.sendOffsets({ consumerGroupId: `${pm.id}-group`, topics: [{ topic, partitions: [{ partition, offset: String(Number(message.offset) + 1) }] }] });
+      await tx.commit();
+      pmDone += 1;
+    },
+  });
+  await until(() => pmDone >= pmFrames.length, 'per-message consumer', 600_000);
+  const perMessageFramesPerSec = (pmFrames.length - 1) / ((performance.now() - pmStart) / 1000);
+  await consumer.disconnect();
+  await producer.disconnect();
+  await pool.close();
+
+  // 4. Latency at half the measured maximum rate.
+  const offered = Math.max(1, Math.floor(e2eFramesPerSec / 2));
+  log(`latency: ${offered} frames/s for ${latencySeconds} s ...`);
+  const lat = await topicsFor(admin, 'lat');
+  const latWorker = workerFor(lat.id, lat.topics, env);
+  await latWorker.start();
+  const latencies: number[] = [];
+  const reader = kafka.consumer({ groupId: `${lat.id}-reader`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await reader.connect();
+  await reader.subscribe({ topic: lat.topics.inspections, fromBeginning: true });
+  await reader.run({
+    eachMessage: async ({ message }) => {
+      const r = decodeInspection(message);
+      if (r.ok) latencies.push(Date.now() - r.value.capturedAt);
+      return Promise.resolve();
+    },
+  });
+  const latProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await latProducer.connect();
+  const total = offered * latencySeconds;
+  const startAt = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - startAt) / 1000) * offered) + 1);
+    if (due > sent) {
+      const now = Date.now();
+      const msgs = planned.slice(sent % N, (sent % N) + (due - sent)).map((p, i) => {
+        const f = { frameId: `${runId}-lat-${sent + i}`, cameraId: String(p.record.headers['camera-id']), lineId: String(p.record.headers['line-id']), capturedAt: now, contentType: 'image/x-gray8' as const, width: 256, height: 192, image: p.record.value };
+        return encodeFrame(f);
+      });
+      await latProducer.send({ topic: lat.topics.frames, messages: msgs });
+      sent += msgs.length;
+    } else await new Promise((r) => setTimeout(r, 2));
+  }
+  await until(() => latencies.length >= total, 'every latency sample', 120_000);
+  await latProducer.disconnect();
+  await reader.disconnect();
+  await latWorker.stop();
+  latencies.sort((a, b) => a - b);
+
+  // Clean up the benchmark's topics and dedupe keys.
+  await admin.deleteTopics({ topics: [e2e, pm, lat].flatMap((t) => Object.values(t.topics)) });
+  await admin.disconnect();
+  const redis = new Redis(stack.redisUrl);
+  for (const g of [e2e.id, lat.id]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `dedupe:${g}-group:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  }
+  await redis.quit();
+  await stack.stopStarted();
+
+  const result = {
+    model: modelKey(manifest),
+    engine,
+    threads,
+    frames: N,
+    frameSize: '256x192',
+    tilesPerFrame,
+    flopsPerFrame: (manifest.flopsPerItem ?? NaN) * tilesPerFrame,
+    e2eFramesPerSec: round(e2eFramesPerSec),
+    engineFramesPerSec: round(engineFramesPerSec),
+    perMessageFramesPerSec: round(perMessageFramesPerSec),
+    meanBatchSize: round(meanBatchSize),
+    offeredFramesPerSec: offered,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
+    e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
+    targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate' },
+  };
+  console.log('| measure | value |\n| --- | --- |');
+  for (const [k, v] of Object.entries(result)) if (typeof v !== 'object') console.log(`| ${k} | ${v} |`);
+  console.log(JSON.stringify(result));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:vision failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
