@@ -111,8 +111,16 @@ describe('vision worker', () => {
       const committed = await admin.fetchOffsets({ groupId: config.groupId, topics: [config.topics.frames] });
       const total = committed[0]!.partitions.reduce((a, p) => a + Number(p.offset), 0);
       assert.equal(total, all.length, 'input offsets committed with the results');
-      const stats = await worker['pool']!.stats();
-      assert.ok(stats.completed > 0);
+      // Tensor count stays flat: a second round of the same traffic leaves the thread's
+      // tensors (weights included) exactly where the first left them.
+      const before = await worker.poolStats();
+      assert.ok(before.completed > 0 && before.tensorsPerThread.every((t) => t > 0));
+      const again = await createFramePlan({ seed: 13, runId: uniqueName('again'), start: Date.now(), defectRate: 0.5 }).take(40);
+      await produce(kafka, config.topics.frames, again.map((f) => f.record));
+      await waitFor(() => worker.counters.inspections >= all.length + again.length, { what: 'the second round', timeoutMs: 60_000 });
+      const afterRound = await worker.poolStats();
+      assert.ok(afterRound.completed > before.completed);
+      assert.deepEqual(afterRound.tensorsPerThread, before.tensorsPerThread, 'no tensor leaks across batches');
     } finally {
       await worker.stop();
     }

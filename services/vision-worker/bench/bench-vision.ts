@@ -121,6 +121,9 @@ async function main() {
   await until(() => worker.counters.consumed >= N, 'the backlog', 600_000);
   const e2eFramesPerSec = (N - c0) / ((performance.now() - t0) / 1000);
   const meanBatchSize = worker.counters.inferenceItems / worker.counters.inferenceBatches;
+  const k = worker.counters;
+  const perBatch = (ms: number) => round(ms / k.batches);
+  const stageMsPerBatch = { framesPerBatch: round(k.consumed / k.batches), claim: perBatch(k.claimMs), infer: perBatch(k.inferMs), commit: perBatch(k.commitMs) };
   await worker.stop();
 
   // 2. The bare engine at the pipeline's mean batch size, same tiles.
@@ -252,6 +255,7 @@ async function main() {
     offeredFramesPerSec: offered,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    stageMsPerBatch,
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
     e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
     targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate' },

@@ -44,6 +44,8 @@ export interface BatchOutcome {
   defects: number;
   duplicates: number;
   deadLettered: Partial<Record<RejectReason, number>>;
+  /** Where the batch's time went, in ms: validation and claims, pixels to verdicts, commit. */
+  timings: { claimMs: number; inferMs: number; commitMs: number };
 }
 
 /** Redis key namespace of frame-id claims (per consumer group: two apps may both process a frame). */
@@ -63,7 +65,15 @@ export async function processPartitionBatch(
 ): Promise<BatchOutcome> {
   const receivedAt = Date.now();
   const model = deps.model();
-  const outcome: BatchOutcome = { consumed: batch.messages.length, inspections: 0, defects: 0, duplicates: 0, deadLettered: {} };
+  const outcome: BatchOutcome = {
+    consumed: batch.messages.length,
+    inspections: 0,
+    defects: 0,
+    duplicates: 0,
+    deadLettered: {},
+    timings: { claimMs: 0, inferMs: 0, commitMs: 0 },
+  };
+  const t0 = performance.now();
   const deadLetters: Message[] = [];
   const reject = (message: Batch['messages'][number], error: ContractViolation) => {
     outcome.deadLettered[error.reason] = (outcome.deadLettered[error.reason] ?? 0) + 1;
@@ -98,6 +108,8 @@ export async function processPartitionBatch(
   const fresh = valid.filter((_, i) => claims[i] !== 'duplicate');
   outcome.duplicates = valid.length - fresh.length;
 
+  const t1 = performance.now();
+  outcome.timings.claimMs = t1 - t0;
   const inputSize = model.inputWidth * model.inputHeight;
   const results = await Promise.all(
     fresh.map(async ({ message, frame }) => {
@@ -122,6 +134,8 @@ export async function processPartitionBatch(
     }),
   );
 
+  const t2 = performance.now();
+  outcome.timings.inferMs = t2 - t1;
   const inspections: Message[] = [];
   const defects: Message[] = [];
   for (const r of results) {
@@ -158,5 +172,6 @@ export async function processPartitionBatch(
       { topic: deps.topics.framesDlq, messages: deadLetters },
     ],
   });
+  outcome.timings.commitMs = performance.now() - t2;
   return outcome;
 }

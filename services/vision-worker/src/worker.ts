@@ -4,7 +4,7 @@ import { createKafka } from '../../../shared/src/kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest, type ModelManifest } from '../../../shared/src/inference/manifest.js';
-import { createInferencePool, type InferencePool } from '../../../shared/src/inference/pool.js';
+import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
 import type { VisionWorkerConfig } from './config.js';
@@ -25,6 +25,10 @@ export interface WorkerCounters {
   deadLettered: number;
   inferenceBatches: number;
   inferenceItems: number;
+  /** Summed batch timings (ms): see BatchOutcome.timings. */
+  claimMs: number;
+  inferMs: number;
+  commitMs: number;
 }
 
 /**
@@ -34,7 +38,7 @@ export interface WorkerCounters {
  */
 export class VisionWorker {
   state: WorkerState = 'starting';
-  readonly counters: WorkerCounters = { batches: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0 };
+  readonly counters: WorkerCounters = { batches: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
   private consumer: Consumer | undefined;
   private redis: Redis | undefined;
   private pool: InferencePool | undefined;
@@ -62,6 +66,12 @@ export class VisionWorker {
   private setState(next: WorkerState, fields: Record<string, unknown> = {}): void {
     this.logger.info({ from: this.state, to: next, ...fields }, `state ${this.state} -> ${next}`);
     this.state = next;
+  }
+
+  /** The inference pool's counters and live tensors per thread. */
+  async poolStats(): Promise<PoolStats> {
+    if (!this.pool) throw new Error(`no inference pool in state ${this.state}`);
+    return this.pool.stats();
   }
 
   get model(): ServedModel | undefined {
@@ -165,6 +175,9 @@ export class VisionWorker {
     k.defects += o.defects;
     k.duplicates += o.duplicates;
     k.deadLettered += Object.values(o.deadLettered).reduce((a, b) => a + b, 0);
+    k.claimMs += o.timings.claimMs;
+    k.inferMs += o.timings.inferMs;
+    k.commitMs += o.timings.commitMs;
   }
 
   /**
