@@ -22,9 +22,18 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 let kafka: Kafka;
 let admin: Admin;
 let modelDir: string;
-const id = uniqueName('vision-restart');
-const topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
-const groupId = `${id}-group`;
+let id = uniqueName('vision-restart');
+let topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
+let groupId = `${id}-group`;
+const allTopics: string[] = [];
+
+async function freshTopics(): Promise<void> {
+  id = uniqueName('vision-restart');
+  topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
+  groupId = `${id}-group`;
+  allTopics.push(...Object.values(topics));
+  await createTopics(admin, Object.values(topics), 6, { 'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES) });
+}
 
 before(async () => {
   await testStack();
@@ -33,11 +42,10 @@ before(async () => {
   await admin.connect();
   modelDir = mkdtempSync(join(tmpdir(), 'vision-model-'));
   await writeRandomClassifier(modelDir, { inputSize: 32, labels: ['ok', 'scratch'], okLabel: 'ok', tile: 64, stride: 64 });
-  await createTopics(admin, Object.values(topics), 3, { 'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES) });
 });
 
 after(async () => {
-  await admin.deleteTopics({ topics: Object.values(topics) });
+  await admin.deleteTopics({ topics: allTopics });
   await admin.disconnect();
   rmSync(modelDir, { recursive: true, force: true });
 });
@@ -70,7 +78,21 @@ async function committedTotal(): Promise<number> {
   return offsets[0]?.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) ?? 0;
 }
 
+async function assertExactlyOnce(frameIds: string[]): Promise<void> {
+  const inspections = (await readTopicToEnd(kafka, topics.inspections)).map((m) => {
+    const r = decodeInspection(m);
+    assert.ok(r.ok);
+    return r.value.frameId;
+  });
+  const counts = new Map<string, number>();
+  for (const fid of inspections) counts.set(fid, (counts.get(fid) ?? 0) + 1);
+  const lost = frameIds.filter((f) => !counts.has(f));
+  const doubled = [...counts].filter(([, n]) => n > 1).map(([f]) => f);
+  assert.deepEqual({ lost: lost.length, doubled: doubled.length, total: inspections.length }, { lost: 0, doubled: 0, total: frameIds.length });
+}
+
 test('a worker killed mid-stream and replaced loses and doubles nothing', async () => {
+  await freshTopics();
   const frames = await createFramePlan({ seed: 5, runId: uniqueName('r'), start: Date.now(), lines: 2, camerasPerLine: 3 }).take(240);
   for (let i = 0; i < frames.length; i += 40) await produce(kafka, topics.frames, frames.slice(i, i + 40).map((f) => f.record));
 
@@ -84,19 +106,37 @@ test('a worker killed mid-stream and replaced loses and doubles nothing', async 
   const second = startWorker('b');
   try {
     await waitFor(async () => (await committedTotal()) === frames.length, { what: 'the second worker to commit every frame', timeoutMs: 120_000, intervalMs: 200 });
-    const inspections = (await readTopicToEnd(kafka, topics.inspections)).map((m) => {
-      const r = decodeInspection(m);
-      assert.ok(r.ok);
-      return r.value.frameId;
-    });
-    const expected = frames.map((f) => headerText(f.record.headers, 'frame-id')!);
-    const counts = new Map<string, number>();
-    for (const fid of inspections) counts.set(fid, (counts.get(fid) ?? 0) + 1);
-    const lost = expected.filter((f) => !counts.has(f));
-    const doubled = [...counts].filter(([, n]) => n > 1).map(([f]) => f);
-    assert.deepEqual({ lost: lost.length, doubled: doubled.length, total: inspections.length }, { lost: 0, doubled: 0, total: frames.length });
+    await assertExactlyOnce(frames.map((f) => headerText(f.record.headers, 'frame-id')!));
   } finally {
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0, 'graceful stop exits 0');
+  }
+});
+
+test('partitions moving between workers mid-stream (one joins, the first leaves) lose and double nothing', async () => {
+  await freshTopics();
+  const frames = await createFramePlan({ seed: 6, runId: uniqueName('r'), start: Date.now(), lines: 2, camerasPerLine: 3 }).take(300);
+  const first = startWorker('a');
+  let second: ReturnType<typeof startWorker> | undefined;
+  try {
+    // Produced while the group changes: before, during and after each rebalance.
+    for (let i = 0; i < frames.length; i += 20) {
+      await produce(kafka, topics.frames, frames.slice(i, i + 20).map((f) => f.record));
+      if (i === 60) {
+        await waitFor(async () => (await committedTotal()) >= 40, { what: 'the first worker to be processing', timeoutMs: 90_000, intervalMs: 50 });
+        second = startWorker('b');
+      }
+      if (i === 180) {
+        await waitFor(async () => (await committedTotal()) >= 150, { what: 'both workers to be processing', timeoutMs: 90_000, intervalMs: 50 });
+        first.child.kill('SIGTERM');
+        assert.equal(await first.exited, 0, 'the first worker stops gracefully');
+      }
+    }
+    await waitFor(async () => (await committedTotal()) === frames.length, { what: 'every frame committed', timeoutMs: 120_000, intervalMs: 200 });
+    await assertExactlyOnce(frames.map((f) => headerText(f.record.headers, 'frame-id')!));
+  } finally {
+    first.child.kill('SIGTERM');
+    second?.child.kill('SIGTERM');
+    if (second) assert.equal(await second.exited, 0);
   }
 });

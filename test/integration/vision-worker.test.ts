@@ -141,10 +141,15 @@ describe('vision worker', () => {
       { name: 'unknown type', message: { key: 'c', value: Buffer.alloc(10), headers: { ...headers({ frameId: 'bad-6' }), 'content-type': 'image/bmp' } }, reason: 'unsupported-content-type' },
       { name: 'missing headers', message: { key: 'c', value: good.image, headers: {} }, reason: 'missing-header' },
     ];
+    // The intact re-send of the truncated PNG 'bad-2' must still get its result: the corrupt
+    // first copy gives its dedupe claim back when it is dead-lettered.
+    const intactResend = encodeFrame({ ...good, frameId: 'bad-2', contentType: 'image/png', image: png });
     await produce(kafka, config.topics.frames, [...cases.map((c) => c.message), encodeFrame(good)]);
     await worker.start();
     try {
       await waitFor(() => worker.counters.consumed >= cases.length + 1, { what: 'every frame consumed', timeoutMs: 60_000 });
+      await produce(kafka, config.topics.frames, [intactResend]);
+      await waitFor(() => worker.counters.consumed >= cases.length + 2, { what: 'the intact re-send consumed', timeoutMs: 60_000 });
       const dead = (await readTopicToEnd(kafka, config.topics.framesDlq)).map((m) => {
         const r = decodeDeadLetter(m);
         assert.ok(r.ok, r.ok ? '' : r.error.message);
@@ -160,7 +165,7 @@ describe('vision worker', () => {
         assert.deepEqual(d.value, c.message.value, 'original bytes kept');
       }
       const inspections = inspectionsOf(await readTopicToEnd(kafka, config.topics.inspections));
-      assert.deepEqual(inspections.map((i) => i.frameId), ['good-1'], 'the good frame after them still got its result');
+      assert.deepEqual(inspections.map((i) => i.frameId).sort(), ['bad-2', 'good-1'], 'the good frame and the intact re-send got results');
       assert.equal(worker.state, 'running');
     } finally {
       await worker.stop();

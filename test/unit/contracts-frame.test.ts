@@ -81,6 +81,8 @@ describe('camera frame contract', () => {
     expectReject(withHeaders(valid, { width: '0' }), 'invalid-header', 'header:width');
     expectReject(withHeaders(valid, { 'frame-id': ['a', 'b'] }), 'invalid-header', 'header:frame-id');
     expectReject(withHeaders(valid, { 'content-type': 'image/bmp' }), 'unsupported-content-type', 'header:content-type');
+    // A header with no value (kafkajs gives null) is not the string "null".
+    expectReject({ ...valid, headers: { ...valid.headers, 'frame-id': null } } as unknown as InboundRecord, 'invalid-header', 'header:frame-id');
   });
 
   test('limits hold before decoding: bytes, width, height', () => {

@@ -97,6 +97,13 @@ describe('dead-letter contract', () => {
     assert.ok(r.ok && r.value.reason === 'too-large' && r.value.source.offset === '7' && r.value.worker === 'vision-2');
   });
 
+  test('valueless (null) headers are left out, so the dead letter can always be written', () => {
+    const withNull = { ...original, headers: { ...original.headers, 'x-empty': null } } as unknown as typeof original;
+    const dl = encodeDeadLetter({ record: withNull, source, error, worker: 'vision-1', at: 1 });
+    assert.equal('x-empty' in dl.headers, false);
+    assert.ok(decodeDeadLetter(dl).ok);
+  });
+
   test('a record without the error headers is not a dead letter', () => {
     const r = decodeDeadLetter(original);
     assert.ok(!r.ok && r.error.reason === 'missing-header' && r.error.field === `header:${DLQ_HEADERS.reason}`);

@@ -31,6 +31,8 @@ export interface VisionWorkerConfig {
   /** Input partitions processed at once. @defaultValue 4 */
   partitionsConcurrently: number;
   limits: FrameLimits;
+  /** Decoded pixels and tile inputs held at once, across partitions. @defaultValue 256 MiB */
+  maxInflightBytes: number;
   /** How long a frame id is remembered for dedupe. @defaultValue 24 h */
   dedupeTtlMs: number;
   /** Deadline for a graceful stop. @defaultValue 30000 */
@@ -77,6 +79,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
       maxWidth: r.int('FRAME_MAX_WIDTH', DEFAULT_FRAME_LIMITS.maxWidth, 1, 65_535),
       maxHeight: r.int('FRAME_MAX_HEIGHT', DEFAULT_FRAME_LIMITS.maxHeight, 1, 65_535),
     },
+    maxInflightBytes: r.int('VISION_MAX_INFLIGHT_BYTES', 256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     dedupeTtlMs: r.int('DEDUPE_TTL_MS', 24 * 3_600_000, 1000, 30 * 24 * 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
     sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 1_800_000),

@@ -45,7 +45,9 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => {
-    process.exitCode = code;
+    // Exit now: after a stop past its deadline, a stuck batch or an open socket must not keep
+    // the process alive (nothing uncommitted is committed by exiting).
+    process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`vision-worker: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
-import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
 import { createKafka } from '../../../shared/src/kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest, type ModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
+import { createByteBudget, type ByteBudget } from '../../../shared/src/pipeline/byte-budget.js';
 import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
 import type { VisionWorkerConfig } from './config.js';
 import { processPartitionBatch, type BatchOutcome, type ServedModel } from './pipeline.js';
@@ -40,6 +41,8 @@ export class VisionWorker {
   state: WorkerState = 'starting';
   readonly counters: WorkerCounters = { batches: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
   private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private budget: ByteBudget | undefined;
   private redis: Redis | undefined;
   private pool: InferencePool | undefined;
   private transactions: PartitionTransactions | undefined;
@@ -78,7 +81,14 @@ export class VisionWorker {
     return this.served;
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting ??= this.startOnce();
+    return this.starting;
+  }
+
+  private starting: Promise<void> | undefined;
+
+  private async startOnce(): Promise<void> {
     const c = this.config;
     try {
       const manifest = await readModelManifest(c.modelDir);
@@ -111,13 +121,27 @@ export class VisionWorker {
       this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'));
       await this.redis.connect();
 
+      this.budget = createByteBudget(c.maxInflightBytes);
       const kafka = createKafka({ brokers: c.kafkaBrokers, clientId: c.workerId, logger: this.logger });
+      this.admin = kafka.admin();
+      await this.admin.connect();
       this.transactions = createPartitionTransactions({ kafka, transactionalIdPrefix: `vision.${c.groupId}`, logger: this.logger });
-      const consumer = kafka.consumer({ groupId: c.groupId, readUncommitted: false, sessionTimeout: c.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(c.sessionTimeoutMs / 3)) });
+      const consumer = kafka.consumer({
+        groupId: c.groupId,
+        readUncommitted: false,
+        sessionTimeout: c.sessionTimeoutMs,
+        // A member must rejoin within this after a rebalance starts; kafkajs's default, made explicit.
+        rebalanceTimeout: 60_000,
+        heartbeatInterval: Math.min(3_000, Math.floor(c.sessionTimeoutMs / 3)),
+      });
       this.consumer = consumer;
+      const transactions = this.transactions;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const assigned = e.payload.memberAssignment[c.topics.frames] ?? [];
-        this.logger.info({ partitions: assigned, generation: e.payload.groupId }, 'partitions assigned');
+        this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
+        // New generation: every partition's next batch starts with a fresh producer, which fences
+        // whoever held it before (and drops producers of partitions that moved away).
+        void transactions.releaseAll();
       });
       consumer.on(consumer.events.CRASH, (e) => {
         if (!e.payload.restart) void this.fail(e.payload.error);
@@ -129,7 +153,7 @@ export class VisionWorker {
         partitionsConsumedConcurrently: c.partitionsConcurrently,
         eachBatch: (payload) => this.onBatch(payload),
       });
-      this.setState('running', { engine: started.engine });
+      if (this.state === 'starting') this.setState('running', { engine: started.engine });
     } catch (err) {
       await this.fail(err as Error);
       throw err;
@@ -138,6 +162,7 @@ export class VisionWorker {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    // Draining: nothing new starts; the batch stays uncommitted and the next owner reads it.
     if (this.state !== 'running' && this.state !== 'starting') return;
     // kafkajs heartbeats only when asked; inference waits happen here, so keep the session alive.
     const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1_000);
@@ -154,9 +179,11 @@ export class VisionWorker {
           logger: this.logger,
           model: () => this.served!,
           inferTile: (input) => this.batcher!.submit(input),
+          committedOffset: (topic, partition) => this.committedOffset(topic, partition),
+          beforeCommit: () => payload.heartbeat(),
+          budget: this.budget!,
         },
         batch,
-        () => payload.isStale(),
       );
       this.count(outcome);
     } catch (err) {
@@ -165,6 +192,12 @@ export class VisionWorker {
     } finally {
       clearInterval(beat);
     }
+  }
+
+  private async committedOffset(topic: string, partition: number): Promise<bigint | undefined> {
+    const r = await this.admin!.fetchOffsets({ groupId: this.config.groupId, topics: [topic] });
+    const offset = r[0]?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === undefined || offset === '-1' ? undefined : BigInt(offset);
   }
 
   private count(o: BatchOutcome): void {
@@ -188,6 +221,10 @@ export class VisionWorker {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.state === 'stopped' || this.state === 'failed') return;
+      // A stop during start waits for start to finish wiring (or fail), then drains normally.
+      await this.starting?.catch(() => undefined);
+      // start() may have failed meanwhile (TypeScript cannot see the await changing state).
+      if ((this.state as WorkerState) === 'failed') return;
       this.setState('draining');
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
@@ -198,7 +235,10 @@ export class VisionWorker {
         this.setState('stopped', { counters: this.counters });
         this.resolveDone();
       } catch (err) {
-        await this.fail(err as Error);
+        // Past the deadline: report failure at once; whatever is still in flight commits nothing
+        // (the process exits, its open transactions are aborted by the next owner's producer).
+        this.setState('failed', { err: (err as Error).message });
+        this.failure?.(err as Error);
         throw err;
       } finally {
         clearTimeout(timer);
@@ -214,6 +254,7 @@ export class VisionWorker {
       ['batcher', () => this.batcher?.drain()],
       ['producers', () => this.transactions?.close()],
       ['pool', () => this.pool?.close()],
+      ['admin', () => this.admin?.disconnect()],
       ['redis', () => this.redis?.quit()],
     ];
     for (const [name, step] of steps) {

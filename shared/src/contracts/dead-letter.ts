@@ -68,7 +68,12 @@ export function encodeDeadLetter(input: DeadLetterInput): DeadLetterRecord {
   const { record, source, error } = input;
   const headers: IHeaders = {};
   // An input that is itself a replayed dead letter: its old error headers give way to the new.
-  for (const [k, v] of Object.entries(record.headers ?? {})) if (!DLQ_HEADER_NAMES.includes(k)) headers[k] = v;
+  // Valueless (null) headers are left out: kafkajs cannot encode them (Buffer.byteLength(null)
+  // throws in its record encoder), and a dead letter must always be writable.
+  for (const [k, v] of Object.entries(record.headers ?? {}) as [string, IHeaders[string] | null][]) {
+    if (v === null || v === undefined || DLQ_HEADER_NAMES.includes(k)) continue;
+    headers[k] = Array.isArray(v) ? v.filter((x) => x !== null && x !== undefined) : v;
+  }
   Object.assign(headers, {
     [DLQ_HEADERS.reason]: error.reason,
     [DLQ_HEADERS.message]: error.message.slice(0, MAX_MESSAGE_CHARS),

@@ -7,8 +7,10 @@ export const ID_RULE = '1-128 characters of [A-Za-z0-9._:/@-], starting with a l
 
 /** Header values are bytes on the wire; contract headers are UTF-8 text. */
 export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
-  const raw = headers?.[name];
+  const raw = headers?.[name] as IHeaders[string] | null;
   if (raw === undefined) return undefined;
+  // Kafka allows a header without a value; kafkajs delivers it as null. Never read it as "null".
+  if (raw === null) throw new ContractViolation('invalid-header', `header:${name}`, 'must have a value', 'got a null header');
   if (Array.isArray(raw)) {
     if (raw.length !== 1) throw new ContractViolation('invalid-header', `header:${name}`, 'must appear once', `appears ${raw.length} times`);
     return String(raw[0]);
@@ -46,8 +48,8 @@ export function quote(v: string): string {
 /** The record's headers as plain strings (for dead letters and logs); arrays joined by `,`. */
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, raw] of Object.entries(headers ?? {})) {
-    if (raw === undefined) continue;
+  for (const [k, raw] of Object.entries(headers ?? {}) as [string, IHeaders[string] | null][]) {
+    if (raw === undefined || raw === null) continue;
     const parts = Array.isArray(raw) ? raw : [raw];
     out[k] = parts.map((p) => (Buffer.isBuffer(p) ? p.toString('utf8') : String(p))).join(',');
   }

@@ -43,6 +43,9 @@ const DAY_MS = 24 * HOUR_MS;
  */
 export const FRAME_TOPIC_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
+/** Inspections and defect events: room for large per-tile defect maps (see the catalog entry). */
+export const RESULT_TOPIC_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 type Spec = Omit<TopicSpec, 'name'> & { name: string };
 
 /**
@@ -78,7 +81,9 @@ export const DEFAULT_TOPICS: readonly Spec[] = [
     name: 'quality.inspections.v1',
     keyedBy: 'camera id',
     partitions: 12,
-    config: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * DAY_MS) },
+    // A 4096x4096 frame in 64-pixel tiles carries a 4,096-tile defect map (~400 KB of JSON), and
+    // kafkajs writes one record batch per partition per send: room for several of them.
+    config: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * DAY_MS), 'max.message.bytes': String(RESULT_TOPIC_MAX_MESSAGE_BYTES) },
     description: 'One inspection result per frame (JSON).',
   },
   {
@@ -86,7 +91,7 @@ export const DEFAULT_TOPICS: readonly Spec[] = [
     name: 'quality.defects.v1',
     keyedBy: 'line id',
     partitions: 6,
-    config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) },
+    config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS), 'max.message.bytes': String(RESULT_TOPIC_MAX_MESSAGE_BYTES) },
     description: 'Only frames judged defective (JSON); what the MES subscribes to.',
   },
   {
@@ -113,7 +118,8 @@ export const DEFAULT_TOPICS: readonly Spec[] = [
     config: {
       'cleanup.policy': 'delete',
       'retention.ms': String(14 * DAY_MS),
-      'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES + 64 * 1024),
+      // Several dead-lettered frames of one partition travel in one record batch.
+      'max.message.bytes': String(4 * FRAME_TOPIC_MAX_MESSAGE_BYTES),
     },
     description: 'Frames that could not be processed: original bytes and headers plus error headers.',
   },

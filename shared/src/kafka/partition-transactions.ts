@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 
 export interface TopicOutput {
@@ -6,107 +6,125 @@ export interface TopicOutput {
   messages: Message[];
 }
 
-export interface PartitionCommit {
-  /** Consumer group whose offset is committed inside the transaction. */
-  groupId: string;
-  /** Input topic-partition the batch was read from. */
-  topic: string;
-  partition: number;
-  /** Offset of the next record to read: last processed + 1. */
-  nextOffset: string;
-  outputs: TopicOutput[];
+/** One input partition's open transaction. */
+export interface PartitionTransaction {
+  /**
+   * True when this transaction's producer was created for it: its InitProducerId has just
+   * fenced every other holder of the partition's transactional id (a zombie owner's open
+   * transaction is aborted and its later commits fail). The caller should then re-read the
+   * partition's committed offset: a zombie may have committed before it was fenced.
+   */
+  readonly fresh: boolean;
+  /** Writes the outputs and the input's next offset, then commits; aborts and rethrows on failure. */
+  commit(c: { groupId: string; nextOffset: string; outputs: TopicOutput[] }): Promise<void>;
+  /** Aborts (idempotent; never throws). */
+  abort(): Promise<void>;
 }
 
 export interface PartitionTransactions {
+  begin(topic: string, partition: number): Promise<PartitionTransaction>;
   /**
-   * Writes the outputs and the input offset in one Kafka transaction: a read_committed consumer
-   * sees all of them or none, and the offset moves only with them. Aborts and rethrows on failure.
+   * Drops every producer (after a rebalance): the next transaction of each partition starts with
+   * a fresh producer, fencing whoever held the partition before.
    */
-  commit(c: PartitionCommit): Promise<void>;
-  /** Disconnects the producer of a partition this worker no longer owns. */
-  release(topic: string, partition: number): Promise<void>;
+  releaseAll(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A transaction failure is the environment's (broker, fencing, timeouts), never the record's: retry. */
+export class TransactionFailedError extends Error {
+  override readonly name = 'TransactionFailedError';
+  readonly retriable = true;
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+  }
 }
 
 /**
  * One transactional producer per input topic-partition. kafkajs has no KIP-447 (consumer-group
- * fencing of transactions), so exactly-once needs the classic scheme its docs describe: a
- * transactional id tied to the input partition. When the partition moves to another worker,
- * that worker's producer initialises the same id, which bumps the epoch and fences this one: a
- * zombie's commit then fails instead of writing duplicates.
+ * fencing of transactions), so exactly-once uses the classic scheme its docs describe: a
+ * transactional id tied to the input partition, `<prefix>.<topic>.<partition>`. The transaction
+ * begins when a batch starts (for a fresh producer that is InitProducerId, which fences a
+ * zombie before this worker does any work), and commits the outputs with the input offset.
  */
 export function createPartitionTransactions(options: {
   kafka: Kafka;
-  /** Stable per application and input, e.g. `vision-worker.<group>`; not per worker instance. */
+  /** Stable per application and input, e.g. `vision.<group>`; not per worker instance. */
   transactionalIdPrefix: string;
   logger: Logger;
   /** @defaultValue 60000 (Kafka's default transaction timeout) */
   transactionTimeoutMs?: number;
 }): PartitionTransactions {
-  const producers = new Map<string, Promise<Producer>>();
+  const producers = new Map<string, Producer>();
   const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
 
-  const producerFor = (topic: string, partition: number): Promise<Producer> => {
-    const key = keyOf(topic, partition);
-    let p = producers.get(key);
-    if (!p) {
-      const producer = options.kafka.producer({
-        transactionalId: `${options.transactionalIdPrefix}.${topic}.${partition}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: options.transactionTimeoutMs ?? 60_000,
-      });
-      p = producer.connect().then(() => producer);
-      p.catch(() => producers.delete(key));
-      producers.set(key, p);
-    }
-    return p;
-  };
-
-  const drop = async (topic: string, partition: number) => {
-    const key = keyOf(topic, partition);
+  const disconnect = async (key: string) => {
     const p = producers.get(key);
     producers.delete(key);
     if (!p) return;
     try {
-      await (await p).disconnect();
+      await p.disconnect();
     } catch (err) {
-      options.logger.debug({ err, topic, partition }, 'producer disconnect failed');
+      options.logger.debug({ err, key }, 'producer disconnect failed');
     }
   };
 
   return {
-    async commit(c) {
-      const producer = await producerFor(c.topic, c.partition);
-      const tx = await producer.transaction();
+    async begin(topic, partition) {
+      const key = keyOf(topic, partition);
+      let producer = producers.get(key);
+      const fresh = producer === undefined;
+      let tx: Transaction;
       try {
-        const topicMessages = c.outputs.filter((o) => o.messages.length > 0);
-        if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
-        await tx.sendOffsets({
-          consumerGroupId: c.groupId,
-          topics: [{ topic: c.topic, partitions: [{ partition: c.partition, offset: c.nextOffset }] }],
-        });
-        await tx.commit();
+        if (!producer) {
+          producer = options.kafka.producer({
+            transactionalId: `${options.transactionalIdPrefix}.${topic}.${partition}`,
+            idempotent: true,
+            maxInFlightRequests: 1,
+            transactionTimeout: options.transactionTimeoutMs ?? 60_000,
+          });
+          producers.set(key, producer);
+          await producer.connect();
+        }
+        tx = await producer.transaction();
       } catch (err) {
+        await disconnect(key);
+        throw new TransactionFailedError(`cannot begin a transaction for ${topic}/${partition}: ${(err as Error).message}`, { cause: err });
+      }
+      let done = false;
+      const abort = async () => {
+        if (done) return;
+        done = true;
         try {
           await tx.abort();
-        } catch (abortErr) {
-          options.logger.warn({ err: abortErr, topic: c.topic, partition: c.partition }, 'transaction abort failed');
+        } catch (err) {
+          options.logger.warn({ err, topic, partition }, 'transaction abort failed');
         }
         // A fenced or broken producer cannot be reused; the next batch gets a fresh one.
-        await drop(c.topic, c.partition);
-        throw err;
-      }
+        await disconnect(key);
+      };
+      return {
+        fresh,
+        abort,
+        async commit(c) {
+          try {
+            const topicMessages = c.outputs.filter((o) => o.messages.length > 0);
+            if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
+            await tx.sendOffsets({ consumerGroupId: c.groupId, topics: [{ topic, partitions: [{ partition, offset: c.nextOffset }] }] });
+            await tx.commit();
+            done = true;
+          } catch (err) {
+            await abort();
+            throw new TransactionFailedError(`commit of ${topic}/${partition} failed: ${(err as Error).message}`, { cause: err });
+          }
+        },
+      };
     },
-    release: drop,
+    async releaseAll() {
+      await Promise.all([...producers.keys()].map(disconnect));
+    },
     async close() {
-      const keys = [...producers.keys()];
-      await Promise.all(
-        keys.map((k) => {
-          const i = k.lastIndexOf(':');
-          return drop(k.slice(0, i), Number(k.slice(i + 1)));
-        }),
-      );
+      await Promise.all([...producers.keys()].map(disconnect));
     },
   };
 }

@@ -36,3 +36,19 @@ export async function claimEvents(redis: Redis, namespace: string, claims: Event
     return previous === c.position ? 'redelivered' : 'duplicate';
   });
 }
+
+/** Deletes a claim only while it still holds `position` (compare-and-delete, atomic in Redis). */
+const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/**
+ * Gives claims back: for a copy that turned out unprocessable after it claimed its id (its bytes
+ * were corrupt past the header), so that an intact re-send of the same id is not dropped as a
+ * duplicate of something that never produced a result.
+ */
+export async function releaseClaims(redis: Redis, namespace: string, claims: EventClaim[]): Promise<void> {
+  if (claims.length === 0) return;
+  const pipeline = redis.pipeline();
+  for (const c of claims) pipeline.eval(RELEASE_SCRIPT, 1, `${namespace}:${c.eventId}`, c.position);
+  const replies = (await pipeline.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+}

@@ -49,6 +49,7 @@ export function classifyFrame(boxes: readonly TileBox[], probs: readonly Float32
     return { verdict: 'ok', label: best.label, confidence: best.confidence, tiles };
   }
   const okIndex = s.labels.indexOf(s.okLabel);
-  const leastSure = Math.min(...probs.slice(0, tiles.length).map((p) => clamp01(p[okIndex] ?? 0)));
+  let leastSure = 1;
+  for (let i = 0; i < tiles.length; i++) leastSure = Math.min(leastSure, clamp01(probs[i]![okIndex] ?? 0));
   return { verdict: 'ok', label: s.okLabel, confidence: leastSure, tiles };
 }
