@@ -24,12 +24,12 @@ describe('tiling', () => {
     assert.deepEqual(tileBoxes(256, 192, Infinity, Infinity), [{ x: 0, y: 0, width: 256, height: 192 }]);
   });
 
-  test('tileToInput averages 2x2 blocks into a half-size input and normalises', () => {
+  test('tileToInput averages 2x2 blocks into a half-size input, rounds to gray levels and normalises', () => {
     const w = 4;
     const pixels = Uint8Array.from([0, 255, 10, 10, 255, 0, 10, 10, 100, 100, 0, 0, 100, 100, 0, 0]);
     const out = new Float32Array(4 + 1);
     tileToInput(pixels, w, { x: 0, y: 0, width: 4, height: 4 }, 2, 2, { scale: 1 / 255, mean: 0.5, std: 0.5 }, out, 1);
-    const expect = [127.5, 10, 100, 0].map((v) => (v / 255 - 0.5) / 0.5);
+    const expect = [128, 10, 100, 0].map((v) => (v / 255 - 0.5) / 0.5);
     [...out.subarray(1)].forEach((v, i) => assert.ok(Math.abs(v - expect[i]!) < 1e-6, `pixel ${i}: ${v} vs ${expect[i]}`));
     assert.equal(out[0], 0, 'writes only at its offset');
   });

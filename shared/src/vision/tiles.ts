@@ -42,8 +42,9 @@ export function tileBoxes(width: number, height: number, tile: number, stride: n
 
 /**
  * Writes one tile of an 8-bit gray frame into `out` at `offset` as `outW` x `outH` floats:
- * each output pixel is the mean of the source pixels it covers (area resampling; a 64-pixel
- * tile into a 32-pixel input averages 2x2 blocks), then `(v * scale - mean) / std`. Upscaling
+ * each output pixel is the mean of the source pixels it covers, rounded to a gray level (area
+ * resampling; a 64-pixel tile into a 32-pixel input averages 2x2 blocks), then
+ * `(v * scale - mean) / std`. Upscaling
  * (a tile smaller than the input) takes the nearest source pixel.
  */
 export function tileToInput(
@@ -71,7 +72,8 @@ export function tileToInput(
         const row = y * frameWidth;
         for (let x = x0; x < x1; x++) sum += pixels[row + x]!;
       }
-      out[offset + oy * outW + ox] = (sum / ((y1 - y0) * (x1 - x0))) * k - c;
+      // Rounded to a gray level, as a downscaled 8-bit image holds it (and as the trainer does).
+      out[offset + oy * outW + ox] = Math.round(sum / ((y1 - y0) * (x1 - x0))) * k - c;
     }
   }
 }

@@ -1,0 +1,38 @@
+/** Flag parsing shared by the trainer CLIs: `--name value` / `--name=value`, unknown flags refused. */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+/** The shared data folder beside the repository (never copied into it). */
+export const DEFAULT_DATA = resolve(REPO_ROOT, '../shared/data');
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function parseFlags(argv: readonly string[], known: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m?.[1]) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
+    const name = m[1];
+    if (name === 'help') {
+      flags.set('help', '');
+      continue;
+    }
+    if (!known.includes(name)) throw new UsageError(`unknown flag --${name}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+  return flags;
+}
+
+export function intFlag(flags: Map<string, string>, name: string): number | undefined {
+  const v = flags.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}

@@ -1,0 +1,76 @@
+/**
+ * `npm run train:vision -- --model mnist-cnn|surface-defect-cnn [--epochs N] [--out DIR]
+ *   [--data DIR] [--steps N] [--seed N] [--backend wasm|cpu]`
+ * Trains, writes `models/<name>/<version>/` (or --out) with the manifest, prints one JSON summary.
+ */
+import { relative, resolve } from 'node:path';
+import { TRAIN_BACKENDS, type TrainBackend } from '../backend.js';
+import { TRAINABLE_MODELS } from '../models.js';
+import { trainModel } from '../train.js';
+import { DEFAULT_DATA, REPO_ROOT, UsageError, intFlag, parseFlags } from './args.js';
+
+const USAGE = `usage: npm run train:vision -- --model ${Object.keys(TRAINABLE_MODELS).join('|')} [--epochs N] [--out models/<name>/<version>]
+       [--data ../shared/data] [--steps N (smoke run)] [--seed N] [--backend wasm|cpu] [--held-back SPEC]`;
+
+async function main(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv, ['model', 'epochs', 'out', 'data', 'steps', 'seed', 'backend', 'held-back']);
+    if (flags.has('help')) {
+      console.log(USAGE);
+      return 0;
+    }
+    const spec = TRAINABLE_MODELS[flags.get('model') ?? ''];
+    if (!spec) throw new UsageError(`--model must be one of ${Object.keys(TRAINABLE_MODELS).join(', ')}`);
+    const backend = flags.get('backend') ?? 'wasm';
+    if (!(TRAIN_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be wasm or cpu`);
+    const out = resolve(flags.get('out') ?? resolve(REPO_ROOT, 'models', spec.name, spec.version));
+    const started = performance.now();
+    const epochs = intFlag(flags, 'epochs');
+    const steps = intFlag(flags, 'steps');
+    const seed = intFlag(flags, 'seed');
+    const heldBack = flags.get('held-back');
+    const { manifest } = await trainModel({
+      model: spec,
+      out,
+      data: resolve(flags.get('data') ?? DEFAULT_DATA),
+      backend: backend as TrainBackend,
+      command: ['npm run train:vision --', ...argv].join(' '),
+      ...(epochs !== undefined ? { epochs } : {}),
+      ...(steps !== undefined ? { steps } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(heldBack !== undefined ? { heldBack } : {}),
+      log: (line) => console.error(line),
+    });
+    const heldBackMetrics = manifest.metrics.heldBack as { accuracy: number; recall: unknown };
+    console.log(
+      JSON.stringify({
+        model: manifest.name,
+        version: manifest.version,
+        out: relative(process.cwd(), out) || '.',
+        accuracy: heldBackMetrics.accuracy,
+        recall: heldBackMetrics.recall,
+        epochs: manifest.training.epochs,
+        seconds: Math.round((performance.now() - started) / 1000),
+      }),
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n${USAGE}`);
+      return 2;
+    }
+    console.error(err);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
