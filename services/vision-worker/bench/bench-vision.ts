@@ -13,7 +13,8 @@
  *                          consumer, at `offeredFramesPerSec` = half of e2eFramesPerSec
  *
  * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
- * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1).
+ * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1),
+ * --offered N (frames/s of the latency phase; default half of e2eFramesPerSec).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,8 @@ const { values: flags } = parseArgs({
     'latency-seconds': { type: 'string', default: '15' },
     'model-dir': { type: 'string', default: 'models/surface-defect-cnn/1.0.0' },
     threads: { type: 'string', default: '1' },
+    /** Offered load of the latency phase; default half the measured e2e rate. */
+    offered: { type: 'string' },
   },
 });
 const N = Number(flags.frames);
@@ -186,24 +189,41 @@ async function main() {
   await pool.close();
 
   // 4. Latency at half the measured maximum rate.
-  const offered = Math.max(1, Math.floor(e2eFramesPerSec / 2));
+  const offered = flags.offered ? Number(flags.offered) : Math.max(1, Math.floor(e2eFramesPerSec / 2));
   log(`latency: ${offered} frames/s for ${latencySeconds} s ...`);
   const lat = await topicsFor(admin, 'lat');
   const latWorker = workerFor(lat.id, lat.topics, env);
+  const latCountersAt = { batches: 0, claimMs: 0, inferMs: 0, commitMs: 0, consumed: 0 };
   await latWorker.start();
   const latencies: number[] = [];
+  // Where the latency goes: capture -> read by the worker -> result produced -> visible to a reader.
+  const segments = { toWorker: [] as number[], inWorker: [] as number[], toReader: [] as number[] };
   const reader = kafka.consumer({ groupId: `${lat.id}-reader`, readUncommitted: false, maxWaitTimeInMs: 20 });
   await reader.connect();
   await reader.subscribe({ topic: lat.topics.inspections, fromBeginning: true });
   await reader.run({
     eachMessage: async ({ message }) => {
       const r = decodeInspection(message);
-      if (r.ok) latencies.push(Date.now() - r.value.capturedAt);
+      if (r.ok) {
+        const now = Date.now();
+        latencies.push(now - r.value.capturedAt);
+        segments.toWorker.push(r.value.processing.receivedAt - r.value.capturedAt);
+        segments.inWorker.push(r.value.processing.producedAt - r.value.processing.receivedAt);
+        segments.toReader.push(now - r.value.processing.producedAt);
+      }
       return Promise.resolve();
     },
   });
   const latProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await latProducer.connect();
+  // Warm-up: one frame per camera, so every partition is assigned, fetched and committed once
+  // (group join, producer fencing) before measuring steady state.
+  const warm = planned.slice(0, 6).map((p, i) => encodeFrame({ frameId: `${runId}-warm-${i}`, cameraId: String(p.record.headers['camera-id']), lineId: String(p.record.headers['line-id']), capturedAt: Date.now(), contentType: 'image/x-gray8', width: 256, height: 192, image: p.record.value }));
+  await latProducer.send({ topic: lat.topics.frames, messages: warm });
+  await until(() => latencies.length >= warm.length, 'the warm-up frames', 60_000);
+  latencies.length = 0;
+  for (const a of Object.values(segments)) a.length = 0;
+  const warmCounters = { ...latWorker.counters };
   const total = offered * latencySeconds;
   const startAt = performance.now();
   let sent = 0;
@@ -222,6 +242,15 @@ async function main() {
   await until(() => latencies.length >= total, 'every latency sample', 120_000);
   await latProducer.disconnect();
   await reader.disconnect();
+  const lk = latWorker.counters;
+  const nb = lk.batches - warmCounters.batches;
+  Object.assign(latCountersAt, {
+    batches: nb,
+    consumed: lk.consumed - warmCounters.consumed,
+    claimMs: round((lk.claimMs - warmCounters.claimMs) / nb),
+    inferMs: round((lk.inferMs - warmCounters.inferMs) / nb),
+    commitMs: round((lk.commitMs - warmCounters.commitMs) / nb),
+  });
   await latWorker.stop();
   latencies.sort((a, b) => a - b);
 
@@ -255,7 +284,9 @@ async function main() {
     offeredFramesPerSec: offered,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile([...v].sort((a, b) => a - b), 50)])),
     stageMsPerBatch,
+    latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
     e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
     targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate' },

@@ -28,8 +28,14 @@ export interface VisionWorkerConfig {
   maxBatchSize: number;
   /** Longest a tile waits for others. @defaultValue 5 */
   maxQueueDelayMs: number;
-  /** Input partitions processed at once. @defaultValue 4 */
+  /**
+   * Input partitions processed at once. kafkajs fetches again only when every batch of a fetch
+   * is done, so this is best at the partition count: a fetch's batches then share inference
+   * batches instead of waiting in turn. @defaultValue 12 (the frames topic's partitions)
+   */
   partitionsConcurrently: number;
+  /** Most bytes fetched per partition per request: frames per transaction at full load. @defaultValue 4 MiB */
+  fetchMaxBytesPerPartition: number;
   limits: FrameLimits;
   /** Decoded pixels and tile inputs held at once, across partitions. @defaultValue 256 MiB */
   maxInflightBytes: number;
@@ -73,7 +79,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     inferenceThreads: r.int('INFERENCE_THREADS', 1, 1, 64),
     maxBatchSize: r.int('VISION_MAX_BATCH_SIZE', 64, 1, 4096),
     maxQueueDelayMs: r.int('VISION_MAX_QUEUE_DELAY_MS', 5, 0, 10_000),
-    partitionsConcurrently: r.int('VISION_PARTITIONS_CONCURRENTLY', 4, 1, 256),
+    partitionsConcurrently: r.int('VISION_PARTITIONS_CONCURRENTLY', 12, 1, 256),
+    fetchMaxBytesPerPartition: r.int('VISION_FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
     limits: {
       maxBytes: r.int('FRAME_MAX_BYTES', DEFAULT_FRAME_LIMITS.maxBytes, 1, 64 * 1024 * 1024),
       maxWidth: r.int('FRAME_MAX_WIDTH', DEFAULT_FRAME_LIMITS.maxWidth, 1, 65_535),

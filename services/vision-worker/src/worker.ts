@@ -104,7 +104,9 @@ export class VisionWorker {
       this.batcher = createMicroBatcher<Float32Array, Float32Array>({
         maxBatchSize: c.maxBatchSize,
         maxDelayMs: c.maxQueueDelayMs,
-        maxInFlight: c.inferenceThreads,
+        // One batch more than threads: the next batch waits in the pool, so a thread never idles
+        // for the round trip between finishing a batch and receiving the next.
+        maxInFlight: c.inferenceThreads + 1,
         run: async (tiles) => {
           const input = new Float32Array(tiles.length * inputSize);
           tiles.forEach((t, i) => input.set(t, i * inputSize));
@@ -132,6 +134,8 @@ export class VisionWorker {
         sessionTimeout: c.sessionTimeoutMs,
         // A member must rejoin within this after a rebalance starts; kafkajs's default, made explicit.
         rebalanceTimeout: 60_000,
+        maxBytesPerPartition: c.fetchMaxBytesPerPartition,
+        maxBytes: Math.max(c.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
         heartbeatInterval: Math.min(3_000, Math.floor(c.sessionTimeoutMs / 3)),
       });
       this.consumer = consumer;
