@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Admin, Kafka } from 'kafkajs';
 import { decodeInspection, type Inspection } from '../../shared/src/contracts/inspection.js';
-import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../shared/src/contracts/topics.js';
 import { readModelManifest } from '../../shared/src/inference/manifest.js';
 import { createLogger } from '../../shared/src/log/logger.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { labelFrameTiles } from '../../services/trainer/src/surface-tiles.js';
 import { loadConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { createTopics, produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -22,19 +22,18 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 const modelDir = `${repoRoot}models/surface-defect-cnn/1.0.0`;
 let kafka: Kafka;
 let admin: Admin;
-const id = uniqueName('vision-accuracy');
-const topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.dlq` };
+let vt: Awaited<ReturnType<typeof createVisionTopics>>;
 
 before(async () => {
   await testStack();
   kafka = testKafka();
   admin = kafka.admin();
   await admin.connect();
-  await createTopics(admin, Object.values(topics), 3, { 'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES) });
+  vt = await createVisionTopics(admin, 3);
 });
 
 after(async () => {
-  await admin.deleteTopics({ topics: Object.values(topics) });
+  await admin.deleteTopics({ topics: Object.values(vt.topics) });
   await admin.disconnect();
 });
 
@@ -46,28 +45,15 @@ test('the served surface model labels simulator tiles as the ground truth says',
   const plan = createFramePlan({ seed: 424242, runId: uniqueName('acc'), start: Date.now(), defectRate: 0.5, lines: 2, camerasPerLine: 2, imageFormat: 'png' });
   const count = 120;
   const frames = await plan.take(count);
-  await produce(kafka, topics.frames, frames.map((f) => f.record));
+  await produce(kafka, vt.topics.frames, frames.map((f) => f.record));
 
-  const config = loadConfig(
-    {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS,
-      REDIS_URL: process.env.REDIS_URL,
-      VISION_GROUP_ID: `${id}-group`,
-      FRAMES_TOPIC: topics.frames,
-      INSPECTIONS_TOPIC: topics.inspections,
-      DEFECTS_TOPIC: topics.defects,
-      FRAMES_DLQ_TOPIC: topics.framesDlq,
-      VISION_MODEL_DIR: modelDir,
-      LOG_LEVEL: 'warn',
-    },
-    repoRoot,
-  );
+  const config = loadConfig(visionTestEnv(vt, modelDir), repoRoot);
   const worker = new VisionWorker(config, createLogger({ service: 'vision-accuracy-test', level: 'warn' }));
   await worker.start();
   let inspections: Inspection[];
   try {
     await waitFor(() => worker.counters.inspections >= count, { what: `${count} inspections`, timeoutMs: 120_000 });
-    inspections = (await readTopicToEnd(kafka, topics.inspections)).map((m) => {
+    inspections = (await readTopicToEnd(kafka, vt.topics.inspections)).map((m) => {
       const r = decodeInspection(m);
       assert.ok(r.ok);
       return r.value;

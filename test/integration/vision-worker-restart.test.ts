@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Admin, Kafka } from 'kafkajs';
 import { decodeInspection } from '../../shared/src/contracts/inspection.js';
-import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../shared/src/contracts/topics.js';
 import { headerText } from '../../shared/src/contracts/headers.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
-import { createTopics, produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { writeRandomClassifier } from '../helpers/models.js';
 import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,17 +22,12 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 let kafka: Kafka;
 let admin: Admin;
 let modelDir: string;
-let id = uniqueName('vision-restart');
-let topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
-let groupId = `${id}-group`;
+let vt: Awaited<ReturnType<typeof createVisionTopics>>;
 const allTopics: string[] = [];
 
 async function freshTopics(): Promise<void> {
-  id = uniqueName('vision-restart');
-  topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
-  groupId = `${id}-group`;
-  allTopics.push(...Object.values(topics));
-  await createTopics(admin, Object.values(topics), 6, { 'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES) });
+  vt = await createVisionTopics(admin, 6);
+  allTopics.push(...Object.values(vt.topics));
 }
 
 before(async () => {
@@ -55,17 +50,12 @@ function startWorker(name: string): { child: ChildProcess; exited: Promise<numbe
     cwd: repoRoot,
     env: {
       ...process.env,
-      WORKER_ID: `${id}-${name}`,
-      VISION_GROUP_ID: groupId,
-      FRAMES_TOPIC: topics.frames,
-      INSPECTIONS_TOPIC: topics.inspections,
-      DEFECTS_TOPIC: topics.defects,
-      FRAMES_DLQ_TOPIC: topics.framesDlq,
-      VISION_MODEL_DIR: modelDir,
-      KAFKA_SESSION_TIMEOUT_MS: '6000',
-      // Small batches, so the kill lands between transactions of a stream still in progress.
-      VISION_MAX_BATCH_SIZE: '24',
-      LOG_LEVEL: 'warn',
+      ...visionTestEnv(vt, modelDir, {
+        WORKER_ID: `${vt.id}-${name}`,
+        KAFKA_SESSION_TIMEOUT_MS: '6000',
+        // Small batches, so the kill lands between transactions of a stream still in progress.
+        VISION_MAX_BATCH_SIZE: '24',
+      }),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -74,12 +64,12 @@ function startWorker(name: string): { child: ChildProcess; exited: Promise<numbe
 }
 
 async function committedTotal(): Promise<number> {
-  const offsets = await admin.fetchOffsets({ groupId, topics: [topics.frames] });
+  const offsets = await admin.fetchOffsets({ groupId: vt.groupId, topics: [vt.topics.frames] });
   return offsets[0]?.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) ?? 0;
 }
 
 async function assertExactlyOnce(frameIds: string[]): Promise<void> {
-  const inspections = (await readTopicToEnd(kafka, topics.inspections)).map((m) => {
+  const inspections = (await readTopicToEnd(kafka, vt.topics.inspections)).map((m) => {
     const r = decodeInspection(m);
     assert.ok(r.ok);
     return r.value.frameId;
@@ -94,7 +84,7 @@ async function assertExactlyOnce(frameIds: string[]): Promise<void> {
 test('a worker killed mid-stream and replaced loses and doubles nothing', async () => {
   await freshTopics();
   const frames = await createFramePlan({ seed: 5, runId: uniqueName('r'), start: Date.now(), lines: 2, camerasPerLine: 3 }).take(240);
-  for (let i = 0; i < frames.length; i += 40) await produce(kafka, topics.frames, frames.slice(i, i + 40).map((f) => f.record));
+  for (let i = 0; i < frames.length; i += 40) await produce(kafka, vt.topics.frames, frames.slice(i, i + 40).map((f) => f.record));
 
   const first = startWorker('a');
   await waitFor(async () => (await committedTotal()) >= 30, { what: 'the first worker to commit 30 frames', timeoutMs: 90_000, intervalMs: 50 });
@@ -121,7 +111,7 @@ test('partitions moving between workers mid-stream (one joins, the first leaves)
   try {
     // Produced while the group changes: before, during and after each rebalance.
     for (let i = 0; i < frames.length; i += 20) {
-      await produce(kafka, topics.frames, frames.slice(i, i + 20).map((f) => f.record));
+      await produce(kafka, vt.topics.frames, frames.slice(i, i + 20).map((f) => f.record));
       if (i === 60) {
         await waitFor(async () => (await committedTotal()) >= 40, { what: 'the first worker to be processing', timeoutMs: 90_000, intervalMs: 50 });
         second = startWorker('b');

@@ -9,12 +9,12 @@ import { decodeDeadLetter } from '../../shared/src/contracts/dead-letter.js';
 import { encodeFrame, type CameraFrame } from '../../shared/src/contracts/frame.js';
 import { headerText } from '../../shared/src/contracts/headers.js';
 import { decodeDefectEvent, decodeInspection, type Inspection } from '../../shared/src/contracts/inspection.js';
-import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../shared/src/contracts/topics.js';
 import { createLogger } from '../../shared/src/log/logger.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig, type VisionWorkerConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { createTopics, produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { writeRandomClassifier } from '../helpers/models.js';
 import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -48,26 +48,9 @@ after(async () => {
 });
 
 async function setup(overrides: Record<string, string> = {}): Promise<{ config: VisionWorkerConfig; worker: VisionWorker }> {
-  const id = uniqueName('vision');
-  const topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.frames.dlq` };
-  topicsToDelete.push(...Object.values(topics));
-  await createTopics(admin, Object.values(topics), 3, { 'max.message.bytes': String(FRAME_TOPIC_MAX_MESSAGE_BYTES) });
-  const config = loadConfig(
-    {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS,
-      REDIS_URL: process.env.REDIS_URL,
-      VISION_GROUP_ID: `${id}-group`,
-      FRAMES_TOPIC: topics.frames,
-      INSPECTIONS_TOPIC: topics.inspections,
-      DEFECTS_TOPIC: topics.defects,
-      FRAMES_DLQ_TOPIC: topics.framesDlq,
-      VISION_MODEL_DIR: modelDir,
-      WORKER_ID: `${id}-w1`,
-      LOG_LEVEL: 'warn',
-      ...overrides,
-    },
-    repoRoot,
-  );
+  const t = await createVisionTopics(admin, 3);
+  topicsToDelete.push(...Object.values(t.topics));
+  const config = loadConfig(visionTestEnv(t, modelDir, overrides), repoRoot);
   const worker = new VisionWorker(config, createLogger({ service: 'vision-worker-test', level: 'warn' }));
   return { config, worker };
 }
