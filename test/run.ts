@@ -20,6 +20,7 @@ import { freePort } from '../deploy/local/processes.js';
 import { REPO_ROOT, StackError, displayPath, localStackPids, prepareKafka, stackOptionsFromEnv, stackUp } from '../deploy/local/stack.js';
 import { redactUrl } from '../deploy/local/redis-server.js';
 import { sweepLeakedTestStacks } from './helpers/stack.js';
+import { runMain } from '../shared/src/lifecycle/run-main.js';
 
 interface ProvidedStack {
   kafkaBrokers: string[];
@@ -239,12 +240,4 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain('test/run.ts', () => main(process.argv.slice(2)));

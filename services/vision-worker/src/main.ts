@@ -5,6 +5,7 @@
  * Never imported.
  */
 import { fileURLToPath } from 'node:url';
+import { runMain } from '../../../shared/src/lifecycle/run-main.js';
 import { handleShutdownSignals } from '../../../shared/src/lifecycle/signals.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -43,14 +44,6 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    // Exit now: after a stop past its deadline, a stuck batch or an open socket must not keep
-    // the process alive (nothing uncommitted is committed by exiting).
-    process.exit(code);
-  },
-  (err: unknown) => {
-    process.stderr.write(`vision-worker: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Exit at once: after a stop past its deadline, a stuck batch or an open socket must not keep
+// the process alive (nothing uncommitted is committed by exiting).
+runMain('vision-worker', main, { exit: true });

@@ -11,6 +11,7 @@ import { TRAIN_BACKENDS, useBackend, type TrainBackend } from '../backend.js';
 import { TRAINABLE_MODELS } from '../models.js';
 import { evaluate } from '../train.js';
 import { DEFAULT_DATA, REPO_ROOT, UsageError, parseFlags } from './args.js';
+import { runMain } from '../../../../shared/src/lifecycle/run-main.js';
 
 const USAGE = `usage: npm run evaluate -- --model ${Object.keys(TRAINABLE_MODELS).join('|')} [--version 1.0.0]
        [--data ../shared/data | generated:<seed>:<frames>[:<defectRate>]] [--registry models] [--backend wasm|cpu]`;
@@ -57,12 +58,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain('evaluate', () => main(process.argv.slice(2)));

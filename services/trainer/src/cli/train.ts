@@ -8,6 +8,7 @@ import { TRAIN_BACKENDS, type TrainBackend } from '../backend.js';
 import { TRAINABLE_MODELS } from '../models.js';
 import { trainModel } from '../train.js';
 import { DEFAULT_DATA, REPO_ROOT, UsageError, intFlag, parseFlags } from './args.js';
+import { runMain } from '../../../../shared/src/lifecycle/run-main.js';
 
 const USAGE = `usage: npm run train:vision -- --model ${Object.keys(TRAINABLE_MODELS).join('|')} [--epochs N] [--out models/<name>/<version>]
        [--data ../shared/data] [--steps N (smoke run)] [--seed N] [--backend wasm|cpu] [--held-back SPEC]`;
@@ -65,12 +66,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runMain('train:vision', () => main(process.argv.slice(2)));
