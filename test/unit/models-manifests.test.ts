@@ -43,10 +43,18 @@ test('every manifest validates and matches its model files', async () => {
     const m = await readModelManifest(dir);
     assert.equal(m.name, name, `${dir}: name`);
     assert.equal(m.version, version, `${dir}: version`);
-    assert.equal(m.task, 'image-classification');
     const model = await loadLayersModelFromDir(dir);
     assert.deepEqual(model.inputs[0]?.shape.slice(1), m.inputShape, `${dir}: input shape`);
     assert.deepEqual(model.outputs[0]?.shape.slice(1), m.outputShape, `${dir}: output shape`);
+    if (m.task === 'sequence-autoencoder') {
+      // Sensor models: labels are the channels, in input order; test/unit/models-sensor.test.ts checks the rest.
+      assert.equal(m.labels.length, m.inputShape[1], `${dir}: one label per channel`);
+      assert.deepEqual(m.outputShape, m.inputShape, `${dir}: an autoencoder reconstructs its input`);
+      assert.ok(m.training.command.startsWith('npm run train:sensor -- --model'), m.training.command);
+      model.dispose();
+      continue;
+    }
+    assert.equal(m.task, 'image-classification');
     assert.equal(m.labels.length, m.outputShape[0], `${dir}: one label per output`);
     assert.equal(m.flopsPerItem, countFlops(model), `${dir}: flopsPerItem`);
     if (m.thresholds.okLabel !== undefined) assert.ok(m.labels.includes(String(m.thresholds.okLabel)), `${dir}: okLabel is a label`);
