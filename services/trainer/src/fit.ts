@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../../gateway-sim/src/index.js';
-import { permutation, type Dataset } from './datasets.js';
+import type { Dataset } from './datasets.js';
+import { runFitLoop, type FitResult } from './fit-loop.js';
 
 /** Label-preserving transforms of one item, in place (`h x w`, one channel). */
 export type Augment = (item: Float32Array, h: number, w: number, rng: Rng, fill: number) => void;
@@ -59,15 +60,7 @@ export interface FitOptions {
   onEpoch?: (e: { epoch: number; loss: number; seconds: number; steps: number }) => void;
 }
 
-export interface FitResult {
-  steps: number;
-  epochsRun: number;
-  /** Mean loss per epoch. */
-  epochLoss: number[];
-  /** Loss of every step. */
-  stepLoss: number[];
-  seconds: number;
-}
+export type { FitResult } from './fit-loop.js';
 
 export async function fitClassifier(model: tf.LayersModel, data: Dataset, o: FitOptions): Promise<FitResult> {
   const [h, w, c] = data.itemShape;
@@ -76,25 +69,21 @@ export async function fitClassifier(model: tf.LayersModel, data: Dataset, o: Fit
   const optimizer = tf.train.adam(o.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const rng = createRng(o.seed, 'augment');
-  const stepLoss: number[] = [];
-  const epochLoss: number[] = [];
-  const started = performance.now();
-  let steps = 0;
-  let epoch = 0;
   const xb = new Float32Array(o.batchSize * item);
   const yb = new Float32Array(o.batchSize * classes);
   const wb = new Float32Array(o.batchSize);
-  for (; epoch < o.epochs; epoch++) {
-    // AdamOptimizer reads its (protected) learningRate field on every step; setting it keeps
-    // the moment estimates, which a fresh optimiser per epoch would throw away.
-    if (epoch > 0 && o.decay !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = o.learningRate * o.decay ** epoch;
-    const order = permutation(data.count, o.seed, 'epoch', epoch);
-    const t0 = performance.now();
-    let sum = 0;
-    let n = 0;
-    for (let b = 0; b < data.count; b += o.batchSize) {
-      if (o.maxSteps !== undefined && steps >= o.maxSteps) break;
-      const size = Math.min(o.batchSize, data.count - b);
+  return runFitLoop({
+    optimizer,
+    learningRate: o.learningRate,
+    ...(o.decay !== undefined ? { decay: o.decay } : {}),
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    count: data.count,
+    seed: o.seed,
+    shuffleTag: 'epoch',
+    ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+    step: async (order, b, size) => {
       yb.fill(0);
       for (let k = 0; k < size; k++) {
         const idx = order[b + k] ?? 0;
@@ -131,21 +120,9 @@ export async function fitClassifier(model: tf.LayersModel, data: Dataset, o: Fit
         loss.xs.dispose();
         loss.ys.dispose();
       }
-      if (!Number.isFinite(value)) throw new Error(`loss is ${value} at step ${steps}`);
-      stepLoss.push(value);
-      sum += value * size;
-      n += size;
-      steps++;
-    }
-    if (n === 0) break;
-    epochLoss.push(sum / n);
-    o.onEpoch?.({ epoch: epoch + 1, loss: sum / n, seconds: (performance.now() - t0) / 1000, steps });
-    if (o.maxSteps !== undefined && steps >= o.maxSteps) {
-      epoch++;
-      break;
-    }
-  }
-  return { steps, epochsRun: epoch, epochLoss, stepLoss, seconds: (performance.now() - started) / 1000 };
+      return value;
+    },
+  });
 }
 
 /** Predicted class per item (argmax), in batches. */

@@ -10,7 +10,7 @@ import { SENSOR_CHANNELS } from '../../gateway-sim/src/index.js';
 import { modelManifestSchema, type ModelManifest } from '../../../shared/src/inference/manifest.js';
 import { loadLayersModelFromDir, saveLayersModelToDir } from '../../../shared/src/inference/tfjs-model-io.js';
 import { useBackend, type TrainBackend } from './backend.js';
-import { permutation } from './datasets.js';
+import { runFitLoop, type EpochReport, type FitResult } from './fit-loop.js';
 import { countSequenceFlops, lstmAutoencoder } from './sensor-architectures.js';
 import { describeRun, fitNormalisation, generateRun, makeWindows, runDigest, type ChannelNormalisation, type SensorRunSpec, type WindowSet } from './sensor-datasets.js';
 import { eventReport, quantile, scoreWindows, type EventReport } from './sensor-eval.js';
@@ -55,66 +55,44 @@ export const SIM_ASSET_LSTM_AE: SensorModelSpec = {
 
 export const SENSOR_MODELS: Record<string, SensorModelSpec> = { [SIM_ASSET_LSTM_AE.name]: SIM_ASSET_LSTM_AE };
 
-export interface SensorFitResult {
-  steps: number;
-  epochsRun: number;
-  epochLoss: number[];
-  stepLoss: number[];
-  seconds: number;
-}
+export type SensorFitResult = FitResult;
 
 /** Seeded shuffles, Adam with step decay, one `trainOnBatch(x, x)` per step. */
 export async function fitAutoencoder(
   model: tf.LayersModel,
   set: WindowSet,
-  o: { epochs: number; batchSize: number; learningRate: number; decay: number; seed: number; maxSteps?: number; onEpoch?: (e: { epoch: number; loss: number; seconds: number; steps: number }) => void },
+  o: { epochs: number; batchSize: number; learningRate: number; decay: number; seed: number; maxSteps?: number; onEpoch?: (e: EpochReport) => void },
 ): Promise<SensorFitResult> {
   const optimizer = tf.train.adam(o.learningRate);
   model.compile({ optimizer, loss: 'meanSquaredError' });
   const item = set.window * set.channels;
   const xb = new Float32Array(o.batchSize * item);
-  const stepLoss: number[] = [];
-  const epochLoss: number[] = [];
-  const started = performance.now();
-  let steps = 0;
-  let epoch = 0;
-  for (; epoch < o.epochs; epoch++) {
-    // Same device as fit.ts: Adam reads its learningRate field every step; moments are kept.
-    if (epoch > 0) (optimizer as unknown as { learningRate: number }).learningRate = o.learningRate * o.decay ** epoch;
-    const order = permutation(set.count, o.seed, 'sensor-epoch', epoch);
-    const t0 = performance.now();
-    let sum = 0;
-    let n = 0;
-    // Whole batches only: a ragged last batch would trace a second graph for one step.
-    for (let b = 0; b + o.batchSize <= set.count; b += o.batchSize) {
-      if (o.maxSteps !== undefined && steps >= o.maxSteps) break;
-      for (let k = 0; k < o.batchSize; k++) {
+  return runFitLoop({
+    optimizer,
+    learningRate: o.learningRate,
+    decay: o.decay,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    count: set.count,
+    seed: o.seed,
+    shuffleTag: 'sensor-epoch',
+    wholeBatchesOnly: true,
+    ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+    ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+    step: async (order, b, size) => {
+      for (let k = 0; k < size; k++) {
         const idx = order[b + k] ?? 0;
         xb.set(set.x.subarray(idx * item, (idx + 1) * item), k * item);
       }
-      const xs = tf.tensor3d(xb, [o.batchSize, set.window, set.channels]);
-      let value: number;
+      const xs = tf.tensor3d(xb, [size, set.window, set.channels]);
       try {
         const r = await model.trainOnBatch(xs, xs);
-        value = Array.isArray(r) ? (r[0] ?? NaN) : r;
+        return Array.isArray(r) ? (r[0] ?? NaN) : r;
       } finally {
         xs.dispose();
       }
-      if (!Number.isFinite(value)) throw new Error(`loss is ${value} at step ${steps}`);
-      stepLoss.push(value);
-      sum += value;
-      n++;
-      steps++;
-    }
-    if (n === 0) break;
-    epochLoss.push(sum / n);
-    o.onEpoch?.({ epoch: epoch + 1, loss: sum / n, seconds: (performance.now() - t0) / 1000, steps });
-    if (o.maxSteps !== undefined && steps >= o.maxSteps) {
-      epoch++;
-      break;
-    }
-  }
-  return { steps, epochsRun: epoch, epochLoss, stepLoss, seconds: (performance.now() - started) / 1000 };
+    },
+  });
 }
 
 export interface CalibrationResult {
