@@ -1,6 +1,7 @@
 /** Flag parsing shared by the trainer CLIs: `--name value` / `--name=value`, unknown flags refused. */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TRAIN_BACKENDS, type TrainBackend } from '../backend.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 /** The shared data folder beside the repository (never copied into it). */
@@ -35,4 +36,27 @@ export function intFlag(flags: Map<string, string>, name: string): number | unde
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** What both training CLIs read the same way: the model, backend, output folder and counts. */
+export function trainingFlags<S extends { name: string; version: string }>(
+  flags: Map<string, string>,
+  models: Readonly<Record<string, S>>,
+): { spec: S; backend: TrainBackend; out: string; epochs?: number; steps?: number; seed?: number } {
+  const spec = models[flags.get('model') ?? ''];
+  if (!spec) throw new UsageError(`--model must be one of ${Object.keys(models).join(', ')}`);
+  const backend = flags.get('backend') ?? 'wasm';
+  if (!(TRAIN_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be wasm or cpu`);
+  const out = resolve(flags.get('out') ?? resolve(REPO_ROOT, 'models', spec.name, spec.version));
+  const epochs = intFlag(flags, 'epochs');
+  const steps = intFlag(flags, 'steps');
+  const seed = intFlag(flags, 'seed');
+  return {
+    spec,
+    backend: backend as TrainBackend,
+    out,
+    ...(epochs !== undefined ? { epochs } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+  };
 }

@@ -4,10 +4,9 @@
  * Trains on generated normal data, calibrates the threshold, scores a held-back anomalous run,
  * writes `models/<name>/<version>/` (or --out) with the manifest, prints one JSON summary.
  */
-import { relative, resolve } from 'node:path';
-import { TRAIN_BACKENDS, type TrainBackend } from '../backend.js';
+import { relative } from 'node:path';
 import { SENSOR_MODELS, trainSensorModel } from '../sensor-train.js';
-import { REPO_ROOT, UsageError, intFlag, parseFlags } from './args.js';
+import { UsageError, parseFlags, trainingFlags } from './args.js';
 
 const USAGE = `usage: npm run train:sensor -- --model ${Object.keys(SENSOR_MODELS).join('|')} [--epochs N] [--steps N (smoke run)]
        [--out models/<name>/<version>] [--seed N] [--backend wasm|cpu]`;
@@ -19,23 +18,13 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const spec = SENSOR_MODELS[flags.get('model') ?? ''];
-    if (!spec) throw new UsageError(`--model must be one of ${Object.keys(SENSOR_MODELS).join(', ')}`);
-    const backend = flags.get('backend') ?? 'wasm';
-    if (!(TRAIN_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be wasm or cpu`);
-    const out = resolve(flags.get('out') ?? resolve(REPO_ROOT, 'models', spec.name, spec.version));
+    const { spec, out, ...common } = trainingFlags(flags, SENSOR_MODELS);
     const started = performance.now();
-    const epochs = intFlag(flags, 'epochs');
-    const steps = intFlag(flags, 'steps');
-    const seed = intFlag(flags, 'seed');
     const { manifest, heldBack, fit } = await trainSensorModel({
       spec,
       out,
-      backend: backend as TrainBackend,
       command: ['npm run train:sensor --', ...argv].join(' '),
-      ...(epochs !== undefined ? { epochs } : {}),
-      ...(steps !== undefined ? { steps } : {}),
-      ...(seed !== undefined ? { seed } : {}),
+      ...common,
       log: (line) => console.error(line),
     });
     console.log(

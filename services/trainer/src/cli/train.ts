@@ -4,10 +4,9 @@
  * Trains, writes `models/<name>/<version>/` (or --out) with the manifest, prints one JSON summary.
  */
 import { relative, resolve } from 'node:path';
-import { TRAIN_BACKENDS, type TrainBackend } from '../backend.js';
 import { TRAINABLE_MODELS } from '../models.js';
 import { trainModel } from '../train.js';
-import { DEFAULT_DATA, REPO_ROOT, UsageError, intFlag, parseFlags } from './args.js';
+import { DEFAULT_DATA, UsageError, parseFlags, trainingFlags } from './args.js';
 import { runMain } from '../../../../shared/src/lifecycle/run-main.js';
 
 const USAGE = `usage: npm run train:vision -- --model ${Object.keys(TRAINABLE_MODELS).join('|')} [--epochs N] [--out models/<name>/<version>]
@@ -21,25 +20,15 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const spec = TRAINABLE_MODELS[flags.get('model') ?? ''];
-    if (!spec) throw new UsageError(`--model must be one of ${Object.keys(TRAINABLE_MODELS).join(', ')}`);
-    const backend = flags.get('backend') ?? 'wasm';
-    if (!(TRAIN_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be wasm or cpu`);
-    const out = resolve(flags.get('out') ?? resolve(REPO_ROOT, 'models', spec.name, spec.version));
+    const { spec, out, ...common } = trainingFlags(flags, TRAINABLE_MODELS);
     const started = performance.now();
-    const epochs = intFlag(flags, 'epochs');
-    const steps = intFlag(flags, 'steps');
-    const seed = intFlag(flags, 'seed');
     const heldBack = flags.get('held-back');
     const { manifest } = await trainModel({
       model: spec,
       out,
       data: resolve(flags.get('data') ?? DEFAULT_DATA),
-      backend: backend as TrainBackend,
       command: ['npm run train:vision --', ...argv].join(' '),
-      ...(epochs !== undefined ? { epochs } : {}),
-      ...(steps !== undefined ? { steps } : {}),
-      ...(seed !== undefined ? { seed } : {}),
+      ...common,
       ...(heldBack !== undefined ? { heldBack } : {}),
       log: (line) => console.error(line),
     });
