@@ -60,3 +60,20 @@ export function trainingFlags<S extends { name: string; version: string }>(
     ...(seed !== undefined ? { seed } : {}),
   };
 }
+
+/**
+ * Runs a CLI's body: a UsageError prints its message and the usage (exit 2); any other error
+ * prints (its message only with `brief`) and exits 1.
+ */
+export async function runCli(usage: string, body: () => Promise<number>, options: { brief?: boolean } = {}): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n${usage}`);
+      return 2;
+    }
+    console.error(options.brief && err instanceof Error ? err.message : err);
+    return 1;
+  }
+}
