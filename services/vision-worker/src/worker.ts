@@ -77,10 +77,6 @@ export class VisionWorker {
     return this.pool.stats();
   }
 
-  get model(): ServedModel | undefined {
-    return this.served;
-  }
-
   start(): Promise<void> {
     this.starting ??= this.startOnce();
     return this.starting;
