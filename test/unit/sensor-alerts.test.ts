@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createAlertMachine, type AlertTransition, type ScoredWindow } from '../../services/sensor-worker/src/stages/alerts.js';
-import { SnapshotError } from '../../services/sensor-worker/src/state/snapshot.js';
+import { createAlertMachine, type AlertTransition, type ScoredWindow } from '../../shared/src/anomaly/alerts.js';
+import { SnapshotError } from '../../shared/src/anomaly/snapshot.js';
 
 const T0 = 1_764_000_000_000;
 const W = 6400;

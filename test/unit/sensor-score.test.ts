@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { contributionsByChannel, normalise, scoreWindow, topChannels } from '../../services/sensor-worker/src/stages/score.js';
+import { contributionsByChannel, normalise, scoreWindow, topChannels } from '../../shared/src/anomaly/score.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SampleRow } from '../../services/sensor-worker/src/stages/samples.js';
 import { createWindower, type SensorWindow, type WindowerOptions } from '../../services/sensor-worker/src/stages/windows.js';
-import { SnapshotError } from '../../services/sensor-worker/src/state/snapshot.js';
+import { SnapshotError } from '../../shared/src/anomaly/snapshot.js';
 
 const T0 = 1_764_000_000_000;
 const P = 100;

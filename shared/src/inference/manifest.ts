@@ -34,6 +34,14 @@ export const modelManifestSchema = z.object({
   tiling: z
     .object({ tile: z.number().int().positive(), stride: z.number().int().positive() })
     .optional(),
+  /**
+   * For sequence models: the sample grid the model was trained on. `periodMs` is the spacing of
+   * samples (a window holds `inputShape[0]` of them); `hop` the samples from one window start to
+   * the next that the calibration used (workers may override it).
+   */
+  sequence: z
+    .object({ periodMs: z.number().int().positive(), hop: z.number().int().positive() })
+    .optional(),
   training: z.object({
     /** What it was trained on, in words, and the command that reproduces it. */
     data: z.string(),

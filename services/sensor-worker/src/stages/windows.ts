@@ -1,5 +1,5 @@
 import { ContractViolation } from '../../../../shared/src/contracts/errors.js';
-import { SnapshotError, check, isFiniteArray, isInt, isRecord } from '../state/snapshot.js';
+import { SnapshotError, check, isFiniteArray, isInt, isRecord } from '../../../../shared/src/anomaly/snapshot.js';
 import type { SampleRow } from './samples.js';
 
 export interface WindowerOptions {

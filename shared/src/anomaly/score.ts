@@ -1,4 +1,4 @@
-import type { ModelManifest } from '../../../../shared/src/inference/manifest.js';
+import type { ModelManifest } from '../inference/manifest.js';
 
 /** The manifest's input normalisation: `x' = (x * scale - mean) / std`, per channel when arrays. */
 export type Normalisation = ModelManifest['normalisation'];

@@ -1,4 +1,4 @@
-import { SnapshotError, check, isInt, isRecord } from '../state/snapshot.js';
+import { SnapshotError, check, isInt, isRecord } from './snapshot.js';
 
 export interface AlertOptions {
   /** The asset; prefixes alert ids. Required, no default. */
