@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ModelManifest } from '../../shared/src/inference/manifest.js';
+import { readModelManifest, type ModelManifest } from '../../shared/src/inference/manifest.js';
 import { saveLayersModelToDir } from '../../shared/src/inference/tfjs-model-io.js';
 
 /**
@@ -42,4 +42,51 @@ export async function writeRandomClassifier(
   };
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+/**
+ * A small LSTM autoencoder with seeded random weights, saved as a registry version folder, for
+ * plumbing tests of the sensor worker (windows, state, delivery): its scores are arbitrary but
+ * the same for the same window, which is all a continuity comparison needs.
+ */
+export async function writeRandomAutoencoder(
+  dir: string,
+  options: { window: number; labels: readonly string[]; periodMs: number; hop: number; threshold: number; mean?: number[]; std?: number[] },
+): Promise<ModelManifest> {
+  await tf.setBackend('cpu');
+  const channels = options.labels.length;
+  const model = tf.sequential({
+    layers: [
+      tf.layers.lstm({ inputShape: [options.window, channels], units: 8, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), recurrentInitializer: tf.initializers.orthogonal({ seed: 4 }) }),
+      tf.layers.repeatVector({ n: options.window }),
+      tf.layers.lstm({ units: 8, returnSequences: true, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }), recurrentInitializer: tf.initializers.orthogonal({ seed: 6 }) }),
+      tf.layers.timeDistributed({ layer: tf.layers.dense({ units: channels, kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }) }),
+    ],
+  });
+  await mkdir(dir, { recursive: true });
+  await saveLayersModelToDir(model, dir);
+  model.dispose();
+  const manifest: ModelManifest = {
+    name: 'test-random-lstm-ae',
+    version: '0.0.1',
+    task: 'sequence-autoencoder',
+    inputShape: [options.window, channels],
+    outputShape: [options.window, channels],
+    labels: [...options.labels],
+    normalisation: { scale: 1, mean: options.mean ?? 0, std: options.std ?? 1 },
+    thresholds: { anomalyScore: options.threshold },
+    sequence: { periodMs: options.periodMs, hop: options.hop },
+    training: { data: 'none: random weights for plumbing tests', command: 'test/helpers/models.ts', dataDigest: `sha256:${'0'.repeat(64)}`, trainedAt: new Date(0).toISOString() },
+    metrics: {},
+  };
+  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/** Per-channel mean and std of the simulator's pumps, from the shipped sim model's manifest. */
+export async function simNormalisation(): Promise<{ mean: number[]; std: number[] }> {
+  const manifest = await readModelManifest(new URL('../../models/sim-asset-lstm-ae/1.0.0/', import.meta.url).pathname);
+  const { mean, std } = manifest.normalisation;
+  if (!Array.isArray(mean) || !Array.isArray(std)) throw new Error('sim-asset-lstm-ae: expected per-channel normalisation');
+  return { mean, std };
 }

@@ -1,0 +1,73 @@
+import { DEFAULT_ALERT_OPTIONS } from '../../../shared/src/anomaly/alerts.js';
+import type { Normalisation } from '../../../shared/src/anomaly/score.js';
+import type { ModelRef } from '../../../shared/src/contracts/schema-parts.js';
+import { modelKey } from '../../../shared/src/inference/engine.js';
+import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
+import type { ModelRoute, SensorWorkerConfig } from './config.js';
+
+/** A sequence autoencoder as the pipeline serves it: manifest figures with configuration applied. */
+export interface SequenceModel {
+  /** `<name>@<version>`: what the inference pool runs. */
+  key: string;
+  ref: ModelRef;
+  manifest: ModelManifest;
+  /** Channel names in input order. */
+  channels: readonly string[];
+  /** Samples per window (`inputShape[0]`). */
+  size: number;
+  hop: number;
+  periodMs: number;
+  normalisation: Normalisation;
+  threshold: number;
+  alerting: { raiseAfter: number; raiseWindows: number; clearAfter: number };
+}
+
+/** A model folder whose manifest cannot serve sensor windows; names the folder and the field. */
+export class SequenceModelError extends Error {
+  override readonly name = 'SequenceModelError';
+}
+
+/** Checks a manifest is a sequence autoencoder the worker can window for and applies configuration. */
+export function sequenceModel(manifest: ModelManifest, engine: string, c: Pick<SensorWorkerConfig, 'hop' | 'alerting'>): SequenceModel {
+  const id = `${manifest.name}@${manifest.version}`;
+  const [size, channels] = manifest.inputShape;
+  if (manifest.task !== 'sequence-autoencoder' || manifest.inputShape.length !== 2 || size === undefined || channels === undefined) {
+    throw new SequenceModelError(`model ${id} is not a sequence autoencoder with input [window, channels] (task ${manifest.task}, input ${manifest.inputShape.join('x')})`);
+  }
+  if (manifest.outputShape.join('x') !== manifest.inputShape.join('x')) {
+    throw new SequenceModelError(`model ${id}: output ${manifest.outputShape.join('x')} must equal its input ${manifest.inputShape.join('x')}`);
+  }
+  if (manifest.labels.length !== channels) throw new SequenceModelError(`model ${id}: ${manifest.labels.length} labels for ${channels} channels`);
+  const threshold = manifest.thresholds.anomalyScore;
+  if (typeof threshold !== 'number' || !(threshold >= 0)) throw new SequenceModelError(`model ${id}: thresholds.anomalyScore must be a number >= 0`);
+  if (!manifest.sequence) throw new SequenceModelError(`model ${id}: manifest has no sequence.periodMs (the sample period it was trained at)`);
+  const fromManifest = (manifest as { alerting?: Partial<SequenceModel['alerting']> }).alerting ?? {};
+  const alerting = { ...DEFAULT_ALERT_OPTIONS, ...fromManifest, ...c.alerting };
+  if (alerting.raiseAfter > alerting.raiseWindows) throw new SequenceModelError(`model ${id}: alert raiseAfter ${alerting.raiseAfter} exceeds raiseWindows ${alerting.raiseWindows}`);
+  return {
+    key: modelKey(manifest),
+    ref: { name: manifest.name, version: manifest.version, engine },
+    manifest,
+    channels: manifest.labels,
+    size,
+    hop: c.hop ?? manifest.sequence.hop,
+    periodMs: manifest.sequence.periodMs,
+    normalisation: manifest.normalisation,
+    threshold,
+    alerting,
+  };
+}
+
+const patternRegex = (pattern: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+
+/** Finds an asset's model: the first route whose pattern matches, else undefined (dead-lettered `unknown-asset`). */
+export function createModelRouter(routes: readonly ModelRoute[], byDir: ReadonlyMap<string, SequenceModel>): (assetId: string) => SequenceModel | undefined {
+  const compiled = routes.map((r) => ({ re: patternRegex(r.pattern), model: byDir.get(r.modelDir) }));
+  const cache = new Map<string, SequenceModel | undefined>();
+  return (assetId) => {
+    if (cache.has(assetId)) return cache.get(assetId);
+    const model = compiled.find((r) => r.re.test(assetId))?.model;
+    if (cache.size < 100_000) cache.set(assetId, model);
+    return model;
+  };
+}

@@ -1,0 +1,230 @@
+import { Redis } from 'ioredis';
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
+import { createKafka } from '../kafka/client.js';
+import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * Lifecycle states, logged on every transition:
+ * starting -> running -> draining -> stopped, or -> failed from any of them.
+ */
+export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** What every stream worker reads from its configuration. */
+export interface StreamWorkerSettings {
+  /** Worker kind, the first part of every transactional id: `<kind>.<groupId>.<topic>.<partition>`. */
+  kind: string;
+  workerId: string;
+  groupId: string;
+  kafkaBrokers: string[];
+  redisUrl: string;
+  inputTopic: string;
+  partitionsConcurrently: number;
+  fetchMaxBytesPerPartition: number;
+  sessionTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/** What a batch handler gets besides the kafkajs payload. */
+export interface BatchContext {
+  redis: Redis;
+  transactions: PartitionTransactions;
+  /** The group's committed offset of an input partition (undefined when none). */
+  committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
+}
+
+export interface StreamWorkerHooks {
+  /** Loads models and starts the inference pool before the consumer joins; returns fields for the `running` log line. */
+  setUp(): Promise<Record<string, unknown>>;
+  /**
+   * One input partition's batch, start to commit. Throwing means nothing was committed: the
+   * error is logged and kafkajs reads the batch again.
+   */
+  processBatch(payload: EachBatchPayload, context: BatchContext): Promise<void>;
+  /** After every group join (a rebalance): partitions may have moved. */
+  onGroupJoin?(assigned: number[]): void;
+  /** Cleanups after the consumer has left the group and before producers close (drain batchers). */
+  drain?: [string, () => Promise<unknown> | undefined][];
+  /** Cleanups after producers close (the inference pool). */
+  close?: [string, () => Promise<unknown> | undefined][];
+  /** The `stopped` log line's extra fields (counters). */
+  summary?(): Record<string, unknown>;
+}
+
+/**
+ * The consumer side every worker kind shares: a Kafka consumer group reading one input topic in
+ * batches, one transactional producer per input partition (exactly once, see
+ * {@link createPartitionTransactions}), a Redis connection for dedupe and state, heartbeats
+ * while a batch works, and the lifecycle (graceful stop with a deadline, fail on a fatal error).
+ * The worker kind supplies the batch handler and its own set-up and cleanups.
+ */
+export class StreamWorker {
+  state: WorkerState = 'starting';
+  /** Settles when the worker stops: resolves after a graceful stop, rejects with the fatal error. */
+  readonly done: Promise<void>;
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private redis: Redis | undefined;
+  private transactions: PartitionTransactions | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private resolveDone: () => void = () => undefined;
+  private failure: ((err: Error) => void) | undefined;
+
+  constructor(
+    private readonly settings: StreamWorkerSettings,
+    private readonly hooks: StreamWorkerHooks,
+    private readonly logger: Logger,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.failure = reject;
+      this.resolveDone = resolve;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  private setState(next: WorkerState, fields: Record<string, unknown> = {}): void {
+    this.logger.info({ from: this.state, to: next, ...fields }, `state ${this.state} -> ${next}`);
+    this.state = next;
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.startOnce();
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
+    const s = this.settings;
+    try {
+      const fields = await this.hooks.setUp();
+      this.redis = new Redis(s.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+      this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'));
+      await this.redis.connect();
+
+      const kafka = createKafka({ brokers: s.kafkaBrokers, clientId: s.workerId, logger: this.logger });
+      this.admin = kafka.admin();
+      await this.admin.connect();
+      this.transactions = createPartitionTransactions({ kafka, transactionalIdPrefix: `${s.kind}.${s.groupId}`, logger: this.logger });
+      const consumer = kafka.consumer({
+        groupId: s.groupId,
+        readUncommitted: false,
+        sessionTimeout: s.sessionTimeoutMs,
+        // A member must rejoin within this after a rebalance starts; kafkajs's default, made explicit.
+        rebalanceTimeout: 60_000,
+        maxBytesPerPartition: s.fetchMaxBytesPerPartition,
+        maxBytes: Math.max(s.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
+        heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
+      });
+      this.consumer = consumer;
+      const transactions = this.transactions;
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        const assigned = e.payload.memberAssignment[s.inputTopic] ?? [];
+        this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
+        // New generation: every partition's next batch starts with a fresh producer, which fences
+        // whoever held it before (and drops producers of partitions that moved away).
+        void transactions.releaseAll();
+        this.hooks.onGroupJoin?.(assigned);
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (!e.payload.restart) void this.fail(e.payload.error);
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: s.inputTopic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: s.partitionsConcurrently,
+        eachBatch: (payload) => this.onBatch(payload),
+      });
+      if (this.state === 'starting') this.setState('running', fields);
+    } catch (err) {
+      await this.fail(err as Error);
+      throw err;
+    }
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    // Draining: nothing new starts; the batch stays uncommitted and the next owner reads it.
+    if (this.state !== 'running' && this.state !== 'starting') return;
+    // kafkajs heartbeats only when asked; inference waits happen here, so keep the session alive.
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1_000);
+    try {
+      await this.hooks.processBatch(payload, {
+        redis: this.redis!,
+        transactions: this.transactions!,
+        committedOffset: (topic, partition) => this.committedOffset(topic, partition),
+      });
+    } catch (err) {
+      this.logger.error({ err, topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: batch.lastOffset() }, 'batch failed; it will be read again');
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async committedOffset(topic: string, partition: number): Promise<bigint | undefined> {
+    const r = await this.admin!.fetchOffsets({ groupId: this.settings.groupId, topics: [topic] });
+    const offset = r[0]?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === undefined || offset === '-1' ? undefined : BigInt(offset);
+  }
+
+  /**
+   * Graceful stop: no new fetches, in-flight batches finish and commit, the consumer leaves the
+   * group, then the producers, the kind's resources and Redis close. Idempotent. Past the
+   * deadline it rejects; nothing uncommitted is ever committed by a forced stop.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.state === 'stopped' || this.state === 'failed') return;
+      // A stop during start waits for start to finish wiring (or fail), then drains normally.
+      await this.starting?.catch(() => undefined);
+      // start() may have failed meanwhile (TypeScript cannot see the await changing state).
+      if ((this.state as WorkerState) === 'failed') return;
+      this.setState('draining');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`graceful stop took longer than ${this.settings.shutdownTimeoutMs} ms`)), this.settings.shutdownTimeoutMs);
+      });
+      try {
+        await Promise.race([this.closeAll(), deadline]);
+        this.setState('stopped', this.hooks.summary?.() ?? {});
+        this.resolveDone();
+      } catch (err) {
+        // Past the deadline: report failure at once; whatever is still in flight commits nothing
+        // (the process exits, its open transactions are aborted by the next owner's producer).
+        this.setState('failed', { err: (err as Error).message });
+        this.failure?.(err as Error);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    return this.stopping;
+  }
+
+  /** Ordered cleanups; each runs even when an earlier one fails. */
+  private async closeAll(): Promise<void> {
+    const steps: [string, () => Promise<unknown> | undefined][] = [
+      ['consumer', () => this.consumer?.disconnect()],
+      ...(this.hooks.drain ?? []),
+      ['producers', () => this.transactions?.close()],
+      ...(this.hooks.close ?? []),
+      ['admin', () => this.admin?.disconnect()],
+      ['redis', () => this.redis?.quit()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.logger.warn({ err, step: name }, 'cleanup step failed');
+      }
+    }
+  }
+
+  private async fail(err: Error): Promise<void> {
+    if (this.state === 'failed' || this.state === 'stopped') return;
+    this.setState('failed', { err: err.message });
+    await this.closeAll();
+    this.failure?.(err);
+  }
+}
