@@ -1,18 +1,22 @@
 /**
  * `npm start`: the fleet on one machine. Brings up (or reuses) the local stack, starts the vision
- * worker and the gateway simulator as child processes, and prints one live line every few
- * seconds, read from the result topics by its own read_committed consumer: frames/s, defects,
- * and p50/p99 from capture to committed result. Ctrl-C stops the simulator, then the worker
- * (gracefully: in-flight batches commit), then the stack if this command started it; a second
- * Ctrl-C kills the children at once. Exits 1 if a child dies on its own.
+ * worker, the sensor worker and the gateway simulator as child processes, and prints two live
+ * lines every few seconds, read by its own read_committed consumer (what an MES sees): frames/s,
+ * defects and p50/p99 from capture to committed inspection; readings/s (samples), windows/s
+ * scored and the alerts open now. Ctrl-C stops the simulator, then the workers (gracefully:
+ * in-flight batches commit), then the stack if this command started it; a second Ctrl-C kills
+ * the children at once. Exits 1 if a child dies on its own.
  *
  * Environment: as `npm run stack:up` (KAFKA_BROKERS / REDIS_URL to use existing services),
- * START_FRAME_RATE (default 24 frames/s over 2 lines x 3 cameras), START_INTERVAL_S (default 5),
- * and every vision-worker variable (README's configuration table).
+ * START_FRAME_RATE (default 24 frames/s over 2 lines x 3 cameras), START_ASSETS (default 12
+ * pumps, each sending a 10-sample chunk per second, in real time), START_INTERVAL_S (default 5),
+ * and every worker variable (README's configuration tables).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
+import { decodeAlertEvent, decodeAnomalyScore } from '../../shared/src/contracts/anomaly.js';
 import { decodeInspection } from '../../shared/src/contracts/inspection.js';
+import { decodeSensorMessage } from '../../shared/src/contracts/sensor.js';
 import { createTopicCatalog } from '../../shared/src/contracts/topics.js';
 import { createKafka } from '../../shared/src/kafka/client.js';
 import { handleShutdownSignals } from '../../shared/src/lifecycle/signals.js';
@@ -20,6 +24,9 @@ import { REPO_ROOT, StackError, stackOptionsFromEnv, stackUp } from './stack.js'
 
 const log = (line: string) => console.log(line);
 const frameRate = Number(process.env.START_FRAME_RATE ?? 24);
+const assets = Number(process.env.START_ASSETS ?? 12);
+/** Samples per chunk at the simulator's 100 ms period: one chunk per asset per second. */
+const CHUNK = 10;
 const intervalS = Number(process.env.START_INTERVAL_S ?? 5);
 
 interface Child {
@@ -64,12 +71,28 @@ async function main(): Promise<number> {
   // The monitor: its own group, from the end, read_committed (what an MES sees).
   const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: `npm-start-monitor-${hostname()}` });
   const monitor = kafka.consumer({ groupId: `npm-start-monitor-${process.pid}`, readUncommitted: false, maxWaitTimeInMs: 200 });
-  const window = { frames: 0, defects: 0, latencies: [] as number[] };
+  const window = { frames: 0, defects: 0, latencies: [] as number[], samples: 0, windows: 0 };
   const totals = { frames: 0, defects: 0 };
+  const openAlerts = new Set<string>();
   await monitor.connect();
-  await monitor.subscribe({ topic: catalog.inspections.name, fromBeginning: false });
+  for (const topic of [catalog.inspections.name, catalog.readings.name, catalog.anomalyScores.name, catalog.alerts.name]) await monitor.subscribe({ topic, fromBeginning: false });
   await monitor.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ topic, message }) => {
+      if (topic === catalog.readings.name) {
+        const m = decodeSensorMessage(message);
+        if (m.ok) window.samples += m.value.kind === 'chunk' ? m.value.samples.length : 1;
+        return;
+      }
+      if (topic === catalog.anomalyScores.name) {
+        if (decodeAnomalyScore(message).ok) window.windows += 1;
+        return;
+      }
+      if (topic === catalog.alerts.name) {
+        const a = decodeAlertEvent(message);
+        if (a.ok && a.value.state === 'raised') openAlerts.add(a.value.alertId);
+        if (a.ok && a.value.state === 'cleared') openAlerts.delete(a.value.alertId);
+        return;
+      }
       const r = decodeInspection(message);
       if (r.ok) {
         window.frames += 1;
@@ -85,20 +108,20 @@ async function main(): Promise<number> {
   });
 
   children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], env));
+  children.push(startChild('sensor-worker', 'services/sensor-worker/src/main.ts', [], env));
+  const sensorArgs = ['--assets', String(assets), '--sensor-format', 'chunk', '--chunk-size', String(CHUNK), '--reading-rate', String(assets), '--anomaly-rate', '0.05'];
   children.push(
-    startChild('gateway-sim', 'services/gateway-sim/src/main.ts', ['--frame-rate', String(frameRate), '--lines', '2', '--cameras', '3', '--readings', '0', '--duration', '24h'], env),
+    startChild('gateway-sim', 'services/gateway-sim/src/main.ts', ['--frame-rate', String(frameRate), '--lines', '2', '--cameras', '3', ...sensorArgs, '--duration', '24h'], env),
   );
-  log(`fleet: vision-worker and gateway-sim (${frameRate} frames/s) running against kafka ${stack.kafkaBrokers.join(',')}; Ctrl-C stops everything`);
+  log(`fleet: vision-worker, sensor-worker and gateway-sim (${frameRate} frames/s, ${assets} pumps at ${assets * CHUNK} samples/s) running against kafka ${stack.kafkaBrokers.join(',')}; Ctrl-C stops everything`);
 
   const ticker = setInterval(() => {
     const l = [...window.latencies].sort((a, b) => a - b);
     const p = (q: number) => (l.length === 0 ? '-' : `${l[Math.min(l.length - 1, Math.floor(q * l.length))]} ms`);
-    log(
-      `${new Date().toISOString().slice(11, 19)}  frames/s ${(window.frames / intervalS).toFixed(1)}  defects ${window.defects} (total ${totals.defects} of ${totals.frames})  latency p50 ${p(0.5)} p99 ${p(0.99)}`,
-    );
-    window.frames = 0;
-    window.defects = 0;
-    window.latencies = [];
+    const at = new Date().toISOString().slice(11, 19);
+    log(`${at}  vision  frames/s ${(window.frames / intervalS).toFixed(1)}  defects ${window.defects} (total ${totals.defects} of ${totals.frames})  latency p50 ${p(0.5)} p99 ${p(0.99)}`);
+    log(`${at}  sensor  readings/s ${(window.samples / intervalS).toFixed(1)}  windows/s ${(window.windows / intervalS).toFixed(1)}  open alerts ${openAlerts.size}`);
+    Object.assign(window, { frames: 0, defects: 0, latencies: [], samples: 0, windows: 0 });
   }, intervalS * 1000);
 
   const shutdown = async () => {

@@ -17,3 +17,14 @@ test('every npm script the README names exists', () => {
   assert.ok(named.length > 5);
   for (const script of new Set(named)) assert.ok(pkg.scripts[script], `package.json has script ${script}`);
 });
+
+test('every environment variable a worker reads is in the README configuration tables', () => {
+  const readme = read('README.md');
+  for (const service of ['vision-worker', 'sensor-worker']) {
+    const source = read(`services/${service}/src/config.ts`);
+    const names = [...source.matchAll(/\b(?:string|optionalString|int|number|oneOf|brokers|url|optionalInt)\(\s*'([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1]!);
+    assert.ok(names.length > 10, `${service}: found its variables`);
+    const missing = [...new Set(names)].filter((n) => !readme.includes(`\`${n}\``));
+    assert.deepEqual(missing, [], `${service}: variables missing from README`);
+  }
+});

@@ -70,7 +70,9 @@ const DEFAULT_MODELS = '*=models/sim-asset-lstm-ae/1.0.0';
 function parseRoutes(r: EnvReader, repoRoot: string): ModelRoute[] {
   const raw = r.string('SENSOR_MODELS', DEFAULT_MODELS);
   const routes: ModelRoute[] = [];
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const parts = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  r.check(parts.length > 0, 'SENSOR_MODELS: at least one <asset pattern>=<model dir> is required');
+  for (const part of parts) {
     const eq = part.indexOf('=');
     const pattern = part.slice(0, eq).trim();
     const dir = part.slice(eq + 1).trim();
@@ -80,7 +82,6 @@ function parseRoutes(r: EnvReader, repoRoot: string): ModelRoute[] {
     }
     routes.push({ pattern, modelDir: resolve(repoRoot, dir) });
   }
-  r.check(routes.length > 0, 'SENSOR_MODELS: at least one <asset pattern>=<model dir> is required');
   return routes;
 }
 
