@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/env.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -11,8 +13,20 @@ export interface RunnableWorker {
   readonly done: Promise<void>;
 }
 
-/** The repository root, which relative model folders in configuration resolve against. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/**
+ * The product root, which relative model folders in configuration resolve against: the nearest
+ * folder above this module holding package.json, so it is the repository when running from
+ * TypeScript and the image's /app when running the compiled dist/ (the image copies package.json
+ * and models/ there).
+ */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
 
 /**
  * Entry point of a worker process (`npm run vision-worker`, `npm run sensor-worker`). Reads the
