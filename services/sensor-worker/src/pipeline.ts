@@ -32,6 +32,8 @@ export interface SensorPipelineDeps {
   /** One normalised window in, its reconstruction out (through the model's micro-batcher). */
   reconstruct: (model: SequenceModel, x: Float32Array) => Promise<Float32Array>;
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
+  /** Makes the consumer read a partition from `offset` next. */
+  seek: (topic: string, partition: number, offset: string) => void;
   /** Called just before the commit; throws when this worker may no longer own the partition. */
   beforeCommit: () => Promise<void>;
   /** Live state per input partition (`<topic>:<partition>`), owned by the worker. */
@@ -113,6 +115,16 @@ export async function processSensorBatch(deps: SensorPipelineDeps, batch: Pick<B
     let state = deps.states.get(stateKey);
     if (txn.fresh || !state) {
       const committed = await deps.committedOffset(batch.topic, batch.partition);
+      if (committed !== undefined && committed > BigInt(batch.lastOffset()) + 1n) {
+        // A previous owner committed past this whole batch: committing here would move the
+        // offset back. Continue at its offset instead (the checkpoint restored below is for it).
+        outcome.alreadyCommitted = batch.messages.length;
+        deps.logger.warn({ topic: batch.topic, partition: batch.partition, committed: String(committed) }, 'a previous owner committed past this batch; continuing at its offset');
+        deps.states.delete(stateKey);
+        await txn.abort();
+        deps.seek(batch.topic, batch.partition, committed.toString());
+        return outcome;
+      }
       if (committed !== undefined) messages = messages.filter((m) => BigInt(m.offset) >= committed);
       outcome.alreadyCommitted = batch.messages.length - messages.length;
       if (outcome.alreadyCommitted > 0) {

@@ -171,6 +171,7 @@ export class SensorWorker {
         route: this.route!,
         reconstruct: (model, x) => this.batchers.get(model.key)!.submit(x),
         committedOffset: context.committedOffset,
+        seek: context.seek,
         beforeCommit: () => payload.heartbeat(),
         states: this.states,
       },

@@ -6,6 +6,7 @@ import { decodeFrame, type CameraFrame, type FrameLimits } from '../../../shared
 import { encodeDefectEvent, encodeInspection, type Inspection } from '../../../shared/src/contracts/inspection.js';
 import type { ModelRef } from '../../../shared/src/contracts/schema-parts.js';
 import type { PartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
+import { PartitionSeek, type LaneBatch, type PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { claimEvents, releaseClaims, type EventClaim } from '../../../shared/src/redis/dedupe.js';
 import type { ByteBudget } from '../../../shared/src/pipeline/byte-budget.js';
@@ -39,168 +40,182 @@ export interface PipelineDeps {
   inferTile: (input: Float32Array) => Promise<Float32Array>;
   /** The group's committed offset of an input partition (undefined when none). */
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
-  /** Called just before the commit; throws when this worker may no longer own the partition. */
+  /** Called just before a commit; throws when this worker may no longer own the partition. */
   beforeCommit: () => Promise<void>;
   /** Bounds decoded pixels and tile inputs held at once across all partitions. */
   budget: ByteBudget;
 }
 
-export interface BatchOutcome {
+/** One input record's outputs, kept apart so that records a previous owner committed can be left out. */
+interface RecordOutputs {
+  offset: bigint;
+  messages: { topic: 'inspections' | 'defects' | 'framesDlq'; message: Message }[];
+}
+
+/** A fetched batch, decoded, deduplicated and classified: ready to commit. */
+export interface PreparedFrames {
   consumed: number;
+  duplicates: number;
+  deadLettered: Partial<Record<RejectReason, number>>;
+  records: RecordOutputs[];
+  /** Where the batch's time went, in ms: validation and claims, pixels to verdicts. */
+  timings: { claimMs: number; inferMs: number };
+}
+
+export interface CommitOutcome {
+  batches: number;
   inspections: number;
   defects: number;
-  duplicates: number;
-  /** Records skipped because the partition's committed offset was already past them. */
+  deadLetters: number;
+  /** Records left out because the partition's committed offset was already past them. */
   alreadyCommitted: number;
-  deadLettered: Partial<Record<RejectReason, number>>;
-  /** Where the batch's time went, in ms: validation and claims, pixels to verdicts, commit. */
-  timings: { claimMs: number; inferMs: number; commitMs: number };
+  commitMs: number;
 }
 
 /** Redis key namespace of frame-id claims (per consumer group: two apps may both process a frame). */
 export const dedupeNamespace = (groupId: string) => `dedupe:${groupId}:frame`;
 
 type Record_ = Batch['messages'][number];
+type FrameBatch = Pick<Batch, 'topic' | 'partition' | 'messages' | 'lastOffset'>;
 
 /**
- * One input partition's batch, start to commit. The partition's transaction begins first: for a
- * fresh producer that fences any previous owner, after which the committed offset is re-read
- * and records a fenced zombie already committed are skipped. Then: decode and validate every
- * record (invalid ones become dead letters), claim frame ids in Redis (re-sends dropped), decode
- * pixels, cut tiles and classify them through the shared micro-batcher, and commit inspections,
- * defect events, dead letters and the next input offset together. Throws (and commits nothing)
- * on anything but a bad record, so the batch is read again.
+ * The work of one fetched batch before its commit: decode and validate every record (invalid
+ * ones become dead letters), claim frame ids in Redis (re-sends dropped), decode pixels, cut
+ * tiles and classify them through the shared micro-batcher. Throws on anything but a bad record
+ * (Redis, the engine): the batch is then read again.
  */
-export async function processPartitionBatch(
-  deps: PipelineDeps,
-  batch: Pick<Batch, 'topic' | 'partition' | 'messages' | 'lastOffset'>,
-): Promise<BatchOutcome> {
+export async function prepareFrames(deps: PipelineDeps, batch: FrameBatch): Promise<PreparedFrames> {
   const receivedAt = Date.now();
   const model = deps.model();
-  const outcome: BatchOutcome = {
-    consumed: batch.messages.length,
-    inspections: 0,
-    defects: 0,
-    duplicates: 0,
-    alreadyCommitted: 0,
-    deadLettered: {},
-    timings: { claimMs: 0, inferMs: 0, commitMs: 0 },
-  };
+  const out: PreparedFrames = { consumed: batch.messages.length, duplicates: 0, deadLettered: {}, records: [], timings: { claimMs: 0, inferMs: 0 } };
   const t0 = performance.now();
-  const txn = await deps.transactions.begin(batch.topic, batch.partition);
-  try {
-    let messages = batch.messages;
-    if (txn.fresh) {
-      const committed = await deps.committedOffset(batch.topic, batch.partition);
-      if (committed !== undefined) messages = messages.filter((m) => BigInt(m.offset) >= committed);
-      outcome.alreadyCommitted = batch.messages.length - messages.length;
-      if (outcome.alreadyCommitted > 0) {
-        deps.logger.warn({ topic: batch.topic, partition: batch.partition, skipped: outcome.alreadyCommitted, committed: String(committed) }, 'skipping records a previous owner already committed');
-      }
-    }
-
-    const deadLetters: Message[] = [];
-    const reject = (message: Record_, error: ContractViolation) => {
-      outcome.deadLettered[error.reason] = (outcome.deadLettered[error.reason] ?? 0) + 1;
-      deps.logger.warn(
-        { topic: batch.topic, partition: batch.partition, offset: message.offset, reason: error.reason, field: error.field },
-        `dead-lettered: ${error.message}`,
-      );
-      deadLetters.push(
-        encodeDeadLetter({
-          record: message,
-          source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
-          error,
-          worker: deps.workerId,
-          at: Date.now(),
-        }),
-      );
-    };
-
-    const valid: { message: Record_; frame: CameraFrame; claim: EventClaim }[] = [];
-    for (const message of messages) {
-      const r = decodeFrame(message, deps.limits);
-      if (r.ok) valid.push({ message, frame: r.value, claim: { eventId: r.value.frameId, position: `${batch.topic}/${batch.partition}/${message.offset}` } });
-      else reject(message, r.error);
-    }
-    const namespace = dedupeNamespace(deps.groupId);
-    const claims = await claimEvents(deps.redis, namespace, valid.map((v) => v.claim), deps.dedupeTtlMs);
-    const fresh = valid.filter((_, i) => claims[i] !== 'duplicate');
-    outcome.duplicates = valid.length - fresh.length;
-
-    const t1 = performance.now();
-    outcome.timings.claimMs = t1 - t0;
-    const inputSize = model.inputWidth * model.inputHeight;
-    const unprocessable: EventClaim[] = [];
-    const results = await Promise.all(
-      fresh.map(async ({ message, frame, claim }) => {
-        const boxes = tileBoxes(frame.width, frame.height, model.tile, model.stride);
-        // Decoded pixels plus every tile's float input: what this frame holds until its verdict.
-        const bytes = frame.width * frame.height + boxes.length * inputSize * 4;
-        await deps.budget.acquire(bytes);
-        try {
-          const image = await decodePixels(frame);
-          const probs = await Promise.all(
-            boxes.map((box) => {
-              const input = new Float32Array(inputSize);
-              tileToInput(image.pixels, image.width, box, model.inputWidth, model.inputHeight, model.normalisation, input, 0);
-              return deps.inferTile(input);
-            }),
-          );
-          return { message, frame, verdict: classifyFrame(boxes, probs, model.classifier) };
-        } catch (err) {
-          if (err instanceof ContractViolation) {
-            reject(message, err);
-            unprocessable.push(claim);
-            return undefined;
-          }
-          throw err;
-        } finally {
-          deps.budget.release(bytes);
-        }
-      }),
+  const deadLetter = (message: Record_, error: ContractViolation): RecordOutputs => {
+    out.deadLettered[error.reason] = (out.deadLettered[error.reason] ?? 0) + 1;
+    deps.logger.warn(
+      { topic: batch.topic, partition: batch.partition, offset: message.offset, reason: error.reason, field: error.field },
+      `dead-lettered: ${error.message}`,
     );
-    // An intact re-send of a frame whose first copy was corrupt must not count as its duplicate.
-    await releaseClaims(deps.redis, namespace, unprocessable);
+    const record = encodeDeadLetter({ record: message, source: { topic: batch.topic, partition: batch.partition, offset: message.offset }, error, worker: deps.workerId, at: Date.now() });
+    return { offset: BigInt(message.offset), messages: [{ topic: 'framesDlq', message: record }] };
+  };
 
-    const t2 = performance.now();
-    outcome.timings.inferMs = t2 - t1;
-    const inspections: Message[] = [];
-    const defects: Message[] = [];
-    for (const r of results) {
-      if (!r) continue;
+  const rejected: RecordOutputs[] = [];
+  const valid: { message: Record_; frame: CameraFrame; claim: EventClaim }[] = [];
+  for (const message of batch.messages) {
+    const r = decodeFrame(message, deps.limits);
+    if (r.ok) valid.push({ message, frame: r.value, claim: { eventId: r.value.frameId, position: `${batch.topic}/${batch.partition}/${message.offset}` } });
+    else rejected.push(deadLetter(message, r.error));
+  }
+  const namespace = dedupeNamespace(deps.groupId);
+  const claims = await claimEvents(deps.redis, namespace, valid.map((v) => v.claim), deps.dedupeTtlMs);
+  const fresh = valid.filter((_, i) => claims[i] !== 'duplicate');
+  out.duplicates = valid.length - fresh.length;
+
+  const t1 = performance.now();
+  out.timings.claimMs = t1 - t0;
+  const inputSize = model.inputWidth * model.inputHeight;
+  const unprocessable: EventClaim[] = [];
+  const classified = await Promise.all(
+    fresh.map(async ({ message, frame, claim }): Promise<RecordOutputs> => {
+      const boxes = tileBoxes(frame.width, frame.height, model.tile, model.stride);
+      // Decoded pixels plus every tile's float input: what this frame holds until its verdict.
+      const bytes = frame.width * frame.height + boxes.length * inputSize * 4;
+      await deps.budget.acquire(bytes);
+      let verdict;
+      try {
+        const image = await decodePixels(frame);
+        const probs = await Promise.all(
+          boxes.map((box) => {
+            const input = new Float32Array(inputSize);
+            tileToInput(image.pixels, image.width, box, model.inputWidth, model.inputHeight, model.normalisation, input, 0);
+            return deps.inferTile(input);
+          }),
+        );
+        verdict = classifyFrame(boxes, probs, model.classifier);
+      } catch (err) {
+        if (err instanceof ContractViolation) {
+          unprocessable.push(claim);
+          return deadLetter(message, err);
+        }
+        throw err;
+      } finally {
+        deps.budget.release(bytes);
+      }
       const inspection: Inspection = {
-        frameId: r.frame.frameId,
-        cameraId: r.frame.cameraId,
-        lineId: r.frame.lineId,
-        capturedAt: r.frame.capturedAt,
-        verdict: r.verdict.verdict,
-        label: r.verdict.label,
-        confidence: r.verdict.confidence,
-        ...(r.verdict.tiles.length > 1 ? { tiles: r.verdict.tiles } : {}),
+        frameId: frame.frameId,
+        cameraId: frame.cameraId,
+        lineId: frame.lineId,
+        capturedAt: frame.capturedAt,
+        verdict: verdict.verdict,
+        label: verdict.label,
+        confidence: verdict.confidence,
+        ...(verdict.tiles.length > 1 ? { tiles: verdict.tiles } : {}),
         model: model.ref,
         processing: { worker: deps.workerId, receivedAt, producedAt: Date.now() },
       };
-      inspections.push(encodeInspection(inspection));
-      if (inspection.verdict === 'defect') defects.push(encodeDefectEvent({ ...inspection, verdict: 'defect' }));
-    }
-    outcome.inspections = inspections.length;
-    outcome.defects = defects.length;
+      const messages: RecordOutputs['messages'] = [{ topic: 'inspections', message: encodeInspection(inspection) }];
+      if (inspection.verdict === 'defect') messages.push({ topic: 'defects', message: encodeDefectEvent({ ...inspection, verdict: 'defect' }) });
+      return { offset: BigInt(message.offset), messages };
+    }),
+  );
+  // An intact re-send of a frame whose first copy was corrupt must not count as its duplicate.
+  await releaseClaims(deps.redis, namespace, unprocessable);
+  out.records = [...rejected, ...classified].sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+  out.timings.inferMs = performance.now() - t1;
+  return out;
+}
 
+/**
+ * Commits prepared batches of one input partition, oldest first, in one Kafka transaction:
+ * inspections, defect events, dead letters and the next input offset. A transaction whose
+ * producer is fresh (first of this owner, or after a failure) has just fenced any previous owner;
+ * the committed offset is then re-read and records a fenced zombie already committed are left
+ * out. When the committed offset is past everything here, nothing is committed and the
+ * partition is sought forward to it ({@link PartitionSeek}).
+ */
+export async function commitFrames(deps: PipelineDeps, prepared: PreparedBatch<LaneBatch, PreparedFrames>[], current: () => boolean): Promise<CommitOutcome> {
+  const t0 = performance.now();
+  const first = prepared[0]!.batch;
+  const last = prepared[prepared.length - 1]!.batch;
+  const nextOffset = BigInt(last.lastOffset()) + 1n;
+  const txn = await deps.transactions.begin(first.topic, first.partition);
+  try {
+    let records = prepared.flatMap((p) => p.value.records);
+    const total = records.length;
+    if (txn.fresh) {
+      const committed = await deps.committedOffset(first.topic, first.partition);
+      if (committed !== undefined && committed > nextOffset) {
+        await txn.abort();
+        throw new PartitionSeek(committed.toString(), `a previous owner committed up to ${committed}`);
+      }
+      if (committed !== undefined) records = records.filter((r) => r.offset >= committed);
+      if (records.length < total) {
+        deps.logger.warn({ topic: first.topic, partition: first.partition, skipped: total - records.length, committed: String(committed) }, 'leaving out records a previous owner already committed');
+      }
+    }
+    const outputs = { inspections: [] as Message[], defects: [] as Message[], framesDlq: [] as Message[] };
+    for (const r of records) for (const m of r.messages) outputs[m.topic].push(m.message);
     // A heartbeat that fails (rebalance in progress, member fenced) means this worker may no
     // longer own the partition: abort rather than commit as a possible zombie.
+    if (!current()) throw new Error('the partition moved on (failure or rebalance) before this commit');
     await deps.beforeCommit();
     await txn.commit({
       groupId: deps.groupId,
-      nextOffset: (BigInt(batch.lastOffset()) + 1n).toString(),
+      nextOffset: nextOffset.toString(),
       outputs: [
-        { topic: deps.topics.inspections, messages: inspections },
-        { topic: deps.topics.defects, messages: defects },
-        { topic: deps.topics.framesDlq, messages: deadLetters },
+        { topic: deps.topics.inspections, messages: outputs.inspections },
+        { topic: deps.topics.defects, messages: outputs.defects },
+        { topic: deps.topics.framesDlq, messages: outputs.framesDlq },
       ],
     });
-    outcome.timings.commitMs = performance.now() - t2;
-    return outcome;
+    return {
+      batches: prepared.length,
+      inspections: outputs.inspections.length,
+      defects: outputs.defects.length,
+      deadLetters: outputs.framesDlq.length,
+      alreadyCommitted: total - records.length,
+      commitMs: performance.now() - t0,
+    };
   } catch (err) {
     await txn.abort();
     throw err;

@@ -1,18 +1,21 @@
-import type { EachBatchPayload } from 'kafkajs';
 import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest, type ModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { createByteBudget, type ByteBudget } from '../../../shared/src/pipeline/byte-budget.js';
 import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
-import { StreamWorker, type BatchContext, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
+import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
+import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
 import type { VisionWorkerConfig } from './config.js';
-import { processPartitionBatch, type BatchOutcome, type ServedModel } from './pipeline.js';
+import { commitFrames, prepareFrames, type PipelineDeps, type PreparedFrames, type ServedModel } from './pipeline.js';
 
 export type { WorkerState };
 
+/** Counted when committed: a batch read again after a failure counts once. */
 export interface WorkerCounters {
+  /** Fetched batches committed, and the transactions that committed them (one takes every batch prepared since the last). */
   batches: number;
+  commits: number;
   consumed: number;
   inspections: number;
   defects: number;
@@ -20,20 +23,21 @@ export interface WorkerCounters {
   deadLettered: number;
   inferenceBatches: number;
   inferenceItems: number;
-  /** Summed batch timings (ms): see BatchOutcome.timings. */
+  /** Summed timings (ms): per batch validation and claims, pixels to verdicts; per commit the transaction. */
   claimMs: number;
   inferMs: number;
   commitMs: number;
 }
 
 /**
- * The vision worker: a {@link StreamWorker} whose batches go through {@link processPartitionBatch},
- * with the model running on an inference pool of worker threads so the consumer's event loop
- * stays free to heartbeat.
+ * The vision worker: a pipelined {@link StreamWorker}. Every fetched batch is prepared at once
+ * ({@link prepareFrames}: decode, dedupe, micro-batched inference on a pool of worker threads, so
+ * the consumer's event loop stays free) while earlier batches of its partition commit
+ * ({@link commitFrames}: one transaction for every batch prepared since the last commit).
  */
 export class VisionWorker {
-  readonly counters: WorkerCounters = { batches: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
-  private readonly core: StreamWorker;
+  readonly counters: WorkerCounters = { batches: 0, commits: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
+  private readonly core: StreamWorker<PreparedFrames>;
   private budget: ByteBudget | undefined;
   private pool: InferencePool | undefined;
   private batcher: MicroBatcher<Float32Array, Float32Array> | undefined;
@@ -47,7 +51,10 @@ export class VisionWorker {
       { kind: 'vision', inputTopic: config.topics.frames, ...config },
       {
         setUp: () => this.setUp(),
-        processBatch: (payload, context) => this.onBatch(payload, context),
+        pipeline: {
+          prepare: (unit, context) => prepareFrames(this.deps(context, unit), unit.batch),
+          commit: async (prepared, current, context) => this.count(prepared, await commitFrames(this.deps(context, prepared[prepared.length - 1]!.batch), prepared, current)),
+        },
         drain: [['batcher', () => this.batcher?.drain()]],
         close: [['pool', () => this.pool?.close()]],
         summary: () => ({ counters: this.counters }),
@@ -113,39 +120,38 @@ export class VisionWorker {
     return { engine: started.engine };
   }
 
-  private async onBatch(payload: EachBatchPayload, context: BatchContext): Promise<void> {
-    const outcome: BatchOutcome = await processPartitionBatch(
-      {
-        workerId: this.config.workerId,
-        groupId: this.config.groupId,
-        topics: this.config.topics,
-        limits: this.config.limits,
-        dedupeTtlMs: this.config.dedupeTtlMs,
-        redis: context.redis,
-        transactions: context.transactions,
-        logger: this.logger,
-        model: () => this.served!,
-        inferTile: (input) => this.batcher!.submit(input),
-        committedOffset: context.committedOffset,
-        beforeCommit: () => payload.heartbeat(),
-        budget: this.budget!,
-      },
-      payload.batch,
-    );
-    this.count(outcome);
+  private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): PipelineDeps {
+    return {
+      workerId: this.config.workerId,
+      groupId: this.config.groupId,
+      topics: this.config.topics,
+      limits: this.config.limits,
+      dedupeTtlMs: this.config.dedupeTtlMs,
+      redis: context.redis,
+      transactions: context.transactions,
+      logger: this.logger,
+      model: () => this.served!,
+      inferTile: (input: Float32Array) => this.batcher!.submit(input),
+      committedOffset: context.committedOffset,
+      beforeCommit: () => unit.heartbeat(),
+      budget: this.budget!,
+    };
   }
 
-  private count(o: BatchOutcome): void {
+  private count(prepared: PreparedBatch<LaneUnit, PreparedFrames>[], o: Awaited<ReturnType<typeof commitFrames>>): void {
     const k = this.counters;
-    k.batches += 1;
-    k.consumed += o.consumed;
+    k.commits += 1;
+    k.batches += o.batches;
     k.inspections += o.inspections;
     k.defects += o.defects;
-    k.duplicates += o.duplicates;
-    k.deadLettered += Object.values(o.deadLettered).reduce((a, b) => a + b, 0);
-    k.claimMs += o.timings.claimMs;
-    k.inferMs += o.timings.inferMs;
-    k.commitMs += o.timings.commitMs;
+    k.deadLettered += o.deadLetters;
+    k.commitMs += o.commitMs;
+    for (const { value } of prepared) {
+      k.consumed += value.consumed;
+      k.duplicates += value.duplicates;
+      k.claimMs += value.timings.claimMs;
+      k.inferMs += value.timings.inferMs;
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
-import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import { createKafka } from '../kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
 import type { Logger } from '../log/logger.js';
+import { createPartitionLanes, type PartitionLanes, type PreparedBatch } from './partition-lanes.js';
 
 /**
  * Lifecycle states, logged on every transition:
@@ -31,16 +32,38 @@ export interface BatchContext {
   transactions: PartitionTransactions;
   /** The group's committed offset of an input partition (undefined when none). */
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
+  /** Makes the consumer read a partition from `offset` next (a previous owner committed past what it holds). */
+  seek: (topic: string, partition: number, offset: string) => void;
 }
 
-export interface StreamWorkerHooks {
+/** A fetched batch in a pipelined worker's lane, with the heartbeat of the fetch that brought it. */
+export interface LaneUnit {
+  topic: string;
+  partition: number;
+  firstOffset(): string | null;
+  lastOffset(): string;
+  batch: Batch;
+  heartbeat: () => Promise<void>;
+}
+
+/** Pipelined processing (see partition-lanes.ts): each batch is prepared at once, commits take every batch prepared since the last. */
+export interface PipelineHooks<U> {
+  prepare(unit: LaneUnit, context: BatchContext): Promise<U>;
+  /** One transaction for the prepared batches of one partition; check `current()` and heartbeat just before committing. */
+  commit(prepared: PreparedBatch<LaneUnit, U>[], current: () => boolean, context: BatchContext): Promise<void>;
+  /** Uncommitted batches per partition before it is paused. @defaultValue 16 */
+  maxPendingPerPartition?: number;
+}
+
+export interface StreamWorkerHooks<U = never> {
   /** Loads models and starts the inference pool before the consumer joins; returns fields for the `running` log line. */
   setUp(): Promise<Record<string, unknown>>;
   /**
-   * One input partition's batch, start to commit. Throwing means nothing was committed: the
-   * error is logged and kafkajs reads the batch again.
+   * One input partition's batch, start to commit, inside `eachBatch`. Throwing means nothing was
+   * committed: the error is logged and kafkajs reads the batch again. Either this or `pipeline`.
    */
-  processBatch(payload: EachBatchPayload, context: BatchContext): Promise<void>;
+  processBatch?(payload: EachBatchPayload, context: BatchContext): Promise<void>;
+  pipeline?: PipelineHooks<U>;
   /** After every group join (a rebalance): partitions may have moved. */
   onGroupJoin?(assigned: number[]): void;
   /** Cleanups after the consumer has left the group and before producers close (drain batchers). */
@@ -58,7 +81,7 @@ export interface StreamWorkerHooks {
  * while a batch works, and the lifecycle (graceful stop with a deadline, fail on a fatal error).
  * The worker kind supplies the batch handler and its own set-up and cleanups.
  */
-export class StreamWorker {
+export class StreamWorker<U = never> {
   state: WorkerState = 'starting';
   /** Settles when the worker stops: resolves after a graceful stop, rejects with the fatal error. */
   readonly done: Promise<void>;
@@ -66,6 +89,8 @@ export class StreamWorker {
   private admin: Admin | undefined;
   private redis: Redis | undefined;
   private transactions: PartitionTransactions | undefined;
+  private lanes: PartitionLanes<LaneUnit> | undefined;
+  private context: BatchContext | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone: () => void = () => undefined;
@@ -73,7 +98,7 @@ export class StreamWorker {
 
   constructor(
     private readonly settings: StreamWorkerSettings,
-    private readonly hooks: StreamWorkerHooks,
+    private readonly hooks: StreamWorkerHooks<U>,
     private readonly logger: Logger,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
@@ -114,15 +139,42 @@ export class StreamWorker {
         maxBytesPerPartition: s.fetchMaxBytesPerPartition,
         maxBytes: Math.max(s.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
         heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
+        // Pipelined: a partition resumed after a pause waits for the fetch in flight, which the
+        // broker holds this long when the other partitions have no data.
+        ...(this.hooks.pipeline ? { maxWaitTimeInMs: 100 } : {}),
       });
       this.consumer = consumer;
       const transactions = this.transactions;
+      const context: BatchContext = {
+        redis: this.redis,
+        transactions,
+        committedOffset: (topic, partition) => this.committedOffset(topic, partition),
+        seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+      };
+      this.context = context;
+      const pipeline = this.hooks.pipeline;
+      if (pipeline) {
+        this.lanes = createPartitionLanes<LaneUnit, U>({
+          prepare: (unit) => pipeline.prepare(unit, context),
+          commit: (prepared, current) => pipeline.commit(prepared, current, context),
+          control: {
+            pause: (topic, partition) => consumer.pause([{ topic, partitions: [partition] }]),
+            resume: (topic, partition) => consumer.resume([{ topic, partitions: [partition] }]),
+            seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+          },
+          ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
+          logger: this.logger,
+        });
+      }
+      const lanes = this.lanes;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const assigned = e.payload.memberAssignment[s.inputTopic] ?? [];
         this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
         // New generation: every partition's next batch starts with a fresh producer, which fences
         // whoever held it before (and drops producers of partitions that moved away).
         void transactions.releaseAll();
+        // kafkajs reads every assigned partition from its committed offset again.
+        lanes?.reset();
         this.hooks.onGroupJoin?.(assigned);
       });
       consumer.on(consumer.events.CRASH, (e) => {
@@ -132,6 +184,9 @@ export class StreamWorker {
       await consumer.subscribe({ topic: s.inputTopic, fromBeginning: true });
       await consumer.run({
         autoCommit: false,
+        // Offsets are resolved here, only for batches taken on: a stale or unfinished batch must
+        // not move the fetch position.
+        eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: s.partitionsConcurrently,
         eachBatch: (payload) => this.onBatch(payload),
       });
@@ -146,14 +201,18 @@ export class StreamWorker {
     const { batch } = payload;
     // Draining: nothing new starts; the batch stays uncommitted and the next owner reads it.
     if (this.state !== 'running' && this.state !== 'starting') return;
+    if (this.lanes) {
+      // A batch fetched before a seek back is stale: its records come again from the sought offset.
+      if (payload.isStale()) return;
+      const unit: LaneUnit = { topic: batch.topic, partition: batch.partition, firstOffset: () => batch.firstOffset(), lastOffset: () => batch.lastOffset(), batch, heartbeat: () => payload.heartbeat() };
+      if (this.lanes.offer(unit)) payload.resolveOffset(batch.lastOffset());
+      return;
+    }
     // kafkajs heartbeats only when asked; inference waits happen here, so keep the session alive.
     const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1_000);
     try {
-      await this.hooks.processBatch(payload, {
-        redis: this.redis!,
-        transactions: this.transactions!,
-        committedOffset: (topic, partition) => this.committedOffset(topic, partition),
-      });
+      await this.hooks.processBatch!(payload, this.context!);
+      payload.resolveOffset(batch.lastOffset());
     } catch (err) {
       this.logger.error({ err, topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: batch.lastOffset() }, 'batch failed; it will be read again');
       throw err;
@@ -205,6 +264,9 @@ export class StreamWorker {
   /** Ordered cleanups; each runs even when an earlier one fails. */
   private async closeAll(): Promise<void> {
     const steps: [string, () => Promise<unknown> | undefined][] = [
+      // Pipelined: batches already handed back to kafkajs finish and commit while this member
+      // still owns their partitions (no new ones are taken on while draining).
+      ['in-flight batches', () => this.lanes?.idle()],
       ['consumer', () => this.consumer?.disconnect()],
       ...(this.hooks.drain ?? []),
       ['producers', () => this.transactions?.close()],
