@@ -29,9 +29,9 @@ export interface VisionWorkerConfig {
   /** Longest a tile waits for others. @defaultValue 5 */
   maxQueueDelayMs: number;
   /**
-   * Input partitions processed at once. kafkajs fetches again only when every batch of a fetch
-   * is done, so this is best at the partition count: a fetch's batches then share inference
-   * batches instead of waiting in turn. @defaultValue 12 (the frames topic's partitions)
+   * kafkajs's `partitionsConsumedConcurrently`: batches of one fetch handed over at once. Each
+   * hand-over to a partition lane is immediate (the lane prepares and commits on its own), so
+   * this only needs to cover the partitions. @defaultValue 12 (the frames topic's partitions)
    */
   partitionsConcurrently: number;
   /** Most bytes fetched per partition per request: frames per transaction at full load. @defaultValue 4 MiB */
