@@ -114,7 +114,7 @@ export function createPartitionTransactions(options: {
           try {
             const topicMessages = c.outputs.filter((o) => o.messages.length > 0);
             if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
-            await tx.sendOffsets({ consumerGroupId: c.groupId, topics: [{ topic, partitions: [{ partition, offset: c.nextOffset }] }] });
+            await retryConcurrentTransactions(() => tx.sendOffsets({ consumerGroupId: c.groupId, topics: [{ topic, partitions: [{ partition, offset: c.nextOffset }] }] }));
             await tx.commit();
             done = true;
           } catch (err) {
@@ -128,4 +128,22 @@ export function createPartitionTransactions(options: {
     // Closing is releasing every producer; nothing else is held.
     close: releaseAll,
   };
+}
+
+/**
+ * Retries an operation the broker refused with CONCURRENT_TRANSACTIONS: the previous transaction
+ * of this producer is still writing its commit markers, which takes a few milliseconds after
+ * EndTxn returns. Back-to-back transactions (a partition lane committing again at once) meet it
+ * routinely. kafkajs retries it for InitProducerId but not for AddOffsetsToTxn
+ * (tulios/kafkajs#430, #1068); the Java client retries it with a short backoff (KAFKA-5477).
+ */
+export async function retryConcurrentTransactions<T>(op: () => Promise<T>, attempts = 12): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(100, 5 * 2 ** (attempt - 1))));
+    }
+  }
 }
