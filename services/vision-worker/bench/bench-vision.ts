@@ -19,15 +19,14 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import type { Admin, Kafka, Message } from 'kafkajs';
+import type { Admin } from 'kafkajs';
+import { ascending, cleanUpBench, connectBench, createBenchTopics, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
 import { encodeFrame } from '../../../shared/src/contracts/frame.js';
 import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
 import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
 import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
-import { createKafka } from '../../../shared/src/kafka/client.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { tileBoxes, tileToInput } from '../../../shared/src/vision/tiles.js';
 import { stackOptionsFromEnv, stackUp } from '../../../deploy/local/stack.js';
@@ -53,32 +52,14 @@ const threads = Number(flags.threads);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const quiet = createLogger({ service: 'bench-vision', level: 'error' });
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
-async function topicsFor(admin: Admin, tag: string) {
-  const id = `bench-vision-${tag}-${Date.now().toString(36)}`;
-  const topics = { frames: `${id}.frames`, inspections: `${id}.inspections`, defects: `${id}.defects`, framesDlq: `${id}.dlq` };
-  await admin.createTopics({
-    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(FRAME_TOPIC_MAX_MESSAGE_BYTES) }] })),
-    waitForLeaders: true,
+const topicsFor = (admin: Admin, tag: string) =>
+  createBenchTopics(admin, {
+    bench: 'bench-vision',
+    tag,
+    suffixes: { frames: 'frames', inspections: 'inspections', defects: 'defects', framesDlq: 'dlq' },
+    numPartitions: 6,
+    configEntries: [{ name: 'max.message.bytes', value: String(FRAME_TOPIC_MAX_MESSAGE_BYTES) }],
   });
-  return { id, topics };
-}
-
-async function produceAll(kafka: Kafka, topic: string, messages: Message[]) {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  for (let i = 0; i < messages.length; i += 50) await producer.send({ topic, messages: messages.slice(i, i + 50) });
-  await producer.disconnect();
-}
 
 function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv) {
   const config = loadConfig(
@@ -101,10 +82,8 @@ function workerFor(id: string, topics: Record<string, string>, env: NodeJS.Proce
 
 async function main() {
   const stack = await stackUp({ ...stackOptionsFromEnv(process.env), log: () => undefined });
-  const env = { ...process.env, KAFKA_BROKERS: stack.kafkaBrokers.join(','), REDIS_URL: stack.redisUrl };
-  const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: 'bench-vision' });
-  const admin = kafka.admin();
-  await admin.connect();
+  const { kafka, admin, env: stackEnv } = await connectBench(stack, 'bench-vision');
+  const env = { ...process.env, ...stackEnv };
   const manifest = await readModelManifest(modelDir);
   const runId = `bench-${Date.now().toString(36)}`;
   log(`generating ${N} frames (256x192 gray8) ...`);
@@ -144,20 +123,7 @@ async function main() {
       tileInputs.push(t);
     }
   }
-  let tiles = 0;
-  const e0 = performance.now();
-  // One loop per thread, so every thread always has a batch (as the worker keeps them busy).
-  await Promise.all(
-    Array.from({ length: threads }, async (_, loop) => {
-      for (let i = loop; performance.now() - e0 < 4000; i += threads) {
-        const input = new Float32Array(batch * inputSize);
-        for (let j = 0; j < batch; j++) input.set(tileInputs[(i * batch + j) % tileInputs.length]!, j * inputSize);
-        await pool.run(key, input, batch);
-        tiles += batch;
-      }
-    }),
-  );
-  const engineFramesPerSec = tiles / tilesPerFrame / ((performance.now() - e0) / 1000);
+  const engineFramesPerSec = (await engineItemsPerSec({ pool, modelKey: key, items: tileInputs, batch, threads, durationMs: 4000 })) / tilesPerFrame;
 
   // 3. Per message: one frame per inference call, one transaction per frame.
   log('per-message: one frame per inference call and per transaction ...');
@@ -260,18 +226,13 @@ async function main() {
   latencies.sort((a, b) => a - b);
 
   // Clean up the benchmark's topics and dedupe keys.
-  await admin.deleteTopics({ topics: [e2e, pm, lat].flatMap((t) => Object.values(t.topics)) });
+  await cleanUpBench({
+    admin,
+    topics: [e2e, pm, lat].flatMap((t) => Object.values(t.topics)),
+    redisUrl: stack.redisUrl,
+    redisPatterns: [e2e.id, lat.id].map((g) => `dedupe:${g}-group:*`),
+  });
   await admin.disconnect();
-  const redis = new Redis(stack.redisUrl);
-  for (const g of [e2e.id, lat.id]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `dedupe:${g}-group:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
-  await redis.quit();
   await stack.stopStarted();
 
   const result = {
@@ -289,19 +250,14 @@ async function main() {
     offeredFramesPerSec: offered,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile([...v].sort((a, b) => a - b), 50)])),
+    latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
     stageMsPerBatch,
     latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
     e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
     targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate' },
   };
-  console.log('| measure | value |\n| --- | --- |');
-  for (const [k, v] of Object.entries(result)) if (typeof v !== 'object') console.log(`| ${k} | ${v} |`);
-  console.log(JSON.stringify(result));
+  printResult(result);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:vision failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench('bench:vision', main);
