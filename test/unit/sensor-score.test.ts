@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { contributionsByChannel, normalise, scoreWindow, topChannels } from '../../shared/src/anomaly/score.js';
+import { channelStatistics, channelTerms, contributionsByChannel, normalise, scoreWindow, topChannels, type WindowScoring } from '../../shared/src/anomaly/score.js';
+import { STILL_CAP, windowScoringSchema } from '../../shared/src/inference/manifest.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
@@ -87,5 +88,143 @@ describe('sensor scoring: channels', () => {
   test('topChannels k is limited by the AlertEvent schema (16)', () => {
     assert.throws(() => topChannels({}, 17), /0\.\.16/);
     assert.throws(() => topChannels({}, -1));
+  });
+});
+
+describe('sensor scoring: channel-terms (manifest scoring)', () => {
+  const SIZE = 64;
+  const CH = 4;
+  /** A deterministic noise source, so the windows are the same on every run. */
+  const lcg = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  /** A normal window: slow sines per channel plus noise in `x`; `y` is the noiseless curve (a good reconstruction). */
+  function normalWindow(seed: number): { x: Float64Array; y: Float64Array } {
+    const rand = lcg(seed);
+    const x = new Float64Array(SIZE * CH);
+    const y = new Float64Array(SIZE * CH);
+    for (let t = 0; t < SIZE; t++) {
+      for (let c = 0; c < CH; c++) {
+        const v = Math.sin((t + seed * 7) / (8 + 3 * c));
+        y[t * CH + c] = v;
+        x[t * CH + c] = v + 0.1 * rand();
+      }
+    }
+    return { x, y };
+  }
+  /** References as the trainer draws them: per channel, the largest statistic over normal windows; stillRef half the least movement. */
+  function calibrated(power: number): WindowScoring {
+    const errorRef = new Array<number>(CH).fill(0);
+    const stepRef = new Array<number>(CH).fill(0);
+    const stillRef = new Array<number>(CH).fill(Infinity);
+    for (let s = 1; s <= 20; s++) {
+      const { x, y } = normalWindow(s);
+      const st = channelStatistics(x, y, SIZE, CH);
+      for (let c = 0; c < CH; c++) {
+        errorRef[c] = Math.max(errorRef[c]!, st.error[c]!);
+        stepRef[c] = Math.max(stepRef[c]!, st.step[c]!);
+        stillRef[c] = Math.min(stillRef[c]!, st.still[c]! / 2);
+      }
+    }
+    return { method: 'channel-terms', power, errorRef, stepRef, stillRef };
+  }
+  const scoring = calibrated(4);
+  const normalMax = Math.max(...Array.from({ length: 20 }, (_, i) => scoreWindow(normalWindow(i + 100).x, normalWindow(i + 100).y, SIZE, CH, scoring).score));
+
+  test('the manifest schema accepts it, and absent or `mse` scoring is the plain mean squared error', () => {
+    assert.deepEqual(windowScoringSchema.parse(scoring), scoring);
+    assert.throws(() => windowScoringSchema.parse({ method: 'channel-terms', power: 0.5, errorRef: [1] }));
+    assert.throws(() => windowScoringSchema.parse({ method: 'channel-terms', power: 2, errorRef: [0] }));
+    assert.throws(() => windowScoringSchema.parse({ method: 'max' }));
+    const { x, y } = normalWindow(1);
+    assert.deepEqual(scoreWindow(x, y, SIZE, CH, { method: 'mse' }), scoreWindow(x, y, SIZE, CH));
+  });
+
+  test('contributions are >= 0 and sum to the score exactly, for any power', () => {
+    for (const power of [1, 2, 4, 16, 64]) {
+      const s = { ...calibrated(power) };
+      for (let seed = 1; seed < 30; seed++) {
+        const { x } = normalWindow(seed);
+        const rand = lcg(seed * 31);
+        const y = x.map((v) => v + 0.5 * rand());
+        const r = scoreWindow(x, y, SIZE, CH, s);
+        assert.ok(r.contributions.every((v) => v >= 0));
+        assert.equal(r.contributions.reduce((a, b) => a + b, 0), r.score);
+        assert.ok(Number.isFinite(r.score) && r.score > 0);
+      }
+    }
+  });
+
+  test('the score is the power-norm of the per-channel terms: power 1 sums them, a large power approaches their maximum', () => {
+    const { x, y } = normalWindow(3);
+    const terms = channelTerms(channelStatistics(x, y, SIZE, CH), calibrated(1) as Extract<WindowScoring, { method: 'channel-terms' }>);
+    close(scoreWindow(x, y, SIZE, CH, calibrated(1)).score, terms.reduce((a, b) => a + b, 0), 1e-9);
+    const max = Math.max(...terms);
+    const high = scoreWindow(x, y, SIZE, CH, calibrated(64)).score;
+    assert.ok(high >= max && high <= max * CH ** (1 / 64) * (1 + 1e-9), `${high} vs max ${max}`);
+    assert.ok(normalMax < 1.5, `normal windows score about 1 at most (${normalMax})`);
+  });
+
+  test('a one-sample spike on one channel is flagged, and that channel drives the score; plain MSE moves far less', () => {
+    const { x, y } = normalWindow(7);
+    x[40 * CH + 2]! += 1.5;
+    const r = scoreWindow(x, y, SIZE, CH, scoring);
+    assert.ok(r.score > 3 * normalMax, `spike scores ${r.score}, normal windows up to ${normalMax}`);
+    assert.equal(r.contributions.indexOf(Math.max(...r.contributions)), 2);
+    const normalMseMax = Math.max(...Array.from({ length: 20 }, (_, i) => scoreWindow(normalWindow(i + 100).x, normalWindow(i + 100).y, SIZE, CH).score));
+    const mse = scoreWindow(x, y, SIZE, CH).score;
+    assert.ok(mse / normalMseMax < (r.score / normalMax) / 3, `MSE ${mse} vs normal ${normalMseMax}: diluted over ${SIZE * CH} cells`);
+  });
+
+  test('a stuck channel (the same value repeated) is flagged by the still term, although it reconstructs as well as normal', () => {
+    const { x, y } = normalWindow(9);
+    for (let t = 0; t < SIZE; t++) x[t * CH + 1] = y[t * CH + 1] = 0.42;
+    const r = scoreWindow(x, y, SIZE, CH, scoring);
+    const stats = channelStatistics(x, y, SIZE, CH);
+    assert.equal(stats.still[1], 0);
+    assert.equal(stats.error[1], 0);
+    assert.ok(r.score >= STILL_CAP, `stuck channel scores ${r.score}`);
+    assert.equal(r.contributions.indexOf(Math.max(...r.contributions)), 1);
+    assert.ok(scoreWindow(x, y, SIZE, CH).score <= scoreWindow(...Object.values(normalWindow(9)) as [Float64Array, Float64Array], SIZE, CH).score, 'plain MSE does not rise');
+  });
+
+  test('a level shift on one channel (drift, overheat) is flagged by the error term', () => {
+    const { x, y } = normalWindow(11);
+    for (let t = 0; t < SIZE; t++) x[t * CH + 3]! += 0.6;
+    const r = scoreWindow(x, y, SIZE, CH, scoring);
+    assert.ok(r.score > 3 * normalMax);
+    assert.equal(r.contributions.indexOf(Math.max(...r.contributions)), 3);
+  });
+
+  test('a level excursion the autoencoder reconstructs faithfully is flagged only by the level term', () => {
+    const { x, y } = normalWindow(13);
+    for (let t = 0; t < SIZE; t++) {
+      x[t * CH] = x[t * CH]! - 3;
+      y[t * CH] = y[t * CH]! - 3;
+    }
+    const stats = channelStatistics(x, y, SIZE, CH);
+    let levelRef = 0;
+    for (let s = 1; s <= 20; s++) levelRef = Math.max(levelRef, channelStatistics(normalWindow(s).x, normalWindow(s).y, SIZE, CH).level[0]!);
+    assert.ok(stats.level[0]! > 4 * levelRef);
+    assert.ok(scoreWindow(x, y, SIZE, CH, scoring).score < 1.5 * normalMax, 'error, step and still terms see nothing');
+    const withLevel: WindowScoring = { ...scoring, levelRef: [levelRef, 1, 1, 1] } as WindowScoring;
+    const r = scoreWindow(x, y, SIZE, CH, withLevel);
+    assert.ok(r.score > 4, `level term: ${r.score}`);
+    assert.equal(r.contributions.indexOf(Math.max(...r.contributions)), 0);
+  });
+
+  test('huge terms do not overflow; reference arrays of the wrong length throw', () => {
+    const { x, y } = normalWindow(5);
+    const tiny: WindowScoring = { method: 'channel-terms', power: 64, errorRef: [1e-300, 1e-300, 1, 1] };
+    const r = scoreWindow(x, y, SIZE, CH, tiny);
+    assert.ok(Number.isFinite(r.score) && r.score > 1e200);
+    assert.equal(r.contributions.reduce((a, b) => a + b, 0), r.score);
+    assert.throws(() => scoreWindow(x, y, SIZE, CH, { method: 'channel-terms', power: 2, errorRef: [1, 1] }), /errorRef has 2 values/);
+    assert.throws(() => scoreWindow(x, y, SIZE, CH, { ...scoring, stillRef: [1] } as WindowScoring), /stillRef has 1 values/);
+  });
+
+  test('a perfect, moving reconstruction scores 0 with every contribution 0', () => {
+    const { x } = normalWindow(2);
+    const r = scoreWindow(x, x, SIZE, CH, { method: 'channel-terms', power: 4, errorRef: [1, 1, 1, 1], stepRef: [1, 1, 1, 1] });
+    assert.equal(r.score, 0);
+    assert.deepEqual([...r.contributions], [0, 0, 0, 0]);
   });
 });

@@ -1,36 +1,8 @@
 /**
- * Scoring and event-level evaluation for sequence autoencoders. A window's anomaly score is the
- * mean squared reconstruction error over its normalised `window x channels` values.
+ * Event-level evaluation of window scores on the simulator's runs (scores come from
+ * `scoreWindow` through sensor-scoring.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import type { AssetSeries, WindowSet } from './sensor-datasets.js';
-
-/** Anomaly score of every window, in batches. */
-export async function scoreWindows(model: tf.LayersModel, set: WindowSet, batchSize = 256): Promise<Float32Array> {
-  const item = set.window * set.channels;
-  const out = new Float32Array(set.count);
-  for (let b = 0; b < set.count; b += batchSize) {
-    const size = Math.min(batchSize, set.count - b);
-    const scores = tf.tidy(() => {
-      const xs = tf.tensor3d(set.x.subarray(b * item, (b + size) * item), [size, set.window, set.channels]);
-      const ys = model.predict(xs) as tf.Tensor3D;
-      return tf.mean(tf.squaredDifference(xs, ys), [1, 2]);
-    });
-    out.set(await scores.data(), b);
-    scores.dispose();
-  }
-  return out;
-}
-
-/** The `q` quantile (0..1) of `values`, linear interpolation between order statistics. */
-export function quantile(values: ArrayLike<number>, q: number): number {
-  const sorted = Float64Array.from(values).sort();
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return (sorted[lo] ?? 0) + ((sorted[hi] ?? 0) - (sorted[lo] ?? 0)) * (pos - lo);
-}
 
 export interface EventReport {
   threshold: number;
@@ -55,7 +27,7 @@ export interface EventReport {
  * `threshold`; consecutive flagged windows of an asset (overlapping or touching) form one
  * detection, false when it overlaps no anomaly.
  */
-export function eventReport(series: readonly AssetSeries[], set: WindowSet, scores: Float32Array, threshold: number): EventReport {
+export function eventReport(series: readonly AssetSeries[], set: WindowSet, scores: ArrayLike<number>, threshold: number): EventReport {
   const byKind: Record<string, { events: number; detected: number }> = {};
   const detected = new Set<string>();
   let flagged = 0;

@@ -1,4 +1,6 @@
-import type { ModelManifest } from '../inference/manifest.js';
+import { STILL_CAP, type ModelManifest, type WindowScoring } from '../inference/manifest.js';
+
+export type { WindowScoring } from '../inference/manifest.js';
 
 /** The manifest's input normalisation: `x' = (x * scale - mean) / std`, per channel when arrays. */
 export type Normalisation = ModelManifest['normalisation'];
@@ -10,9 +12,9 @@ export interface ChannelContribution {
 }
 
 export interface WindowScore {
-  /** Mean squared reconstruction error over all cells of the window, in normalised units. */
+  /** The window's anomaly score (see {@link scoreWindow}); compare with `thresholds.anomalyScore`. */
   score: number;
-  /** Per channel: its squared errors summed over time, divided by `size * channels`; they sum to `score`. */
+  /** Per channel, in input order: its share of the score, each >= 0; they sum to `score`. */
   contributions: Float64Array;
 }
 
@@ -43,29 +45,146 @@ export function normalise(values: ArrayLike<number>, n: Normalisation, channels:
   return out;
 }
 
+/** Per-channel statistics of one window that the `channel-terms` scoring reads. */
+export interface ChannelStatistics {
+  /** Mean over time of the squared reconstruction error `(x - y)^2`. */
+  error: Float64Array;
+  /** Largest squared one-sample change of the reconstruction error, `((x - y)[t] - (x - y)[t-1])^2`; 0 for one-sample windows. */
+  step: Float64Array;
+  /** Mean squared one-sample change of the input, `(x[t] - x[t-1])^2`; 0 for one-sample windows. */
+  still: Float64Array;
+  /** Square of the mean input over the window (its distance from the normalisation mean). */
+  level: Float64Array;
+}
+
+function checkShape(fn: string, x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number): void {
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(channels) || size < 1 || channels < 1) {
+    throw new RangeError(`${fn}: size ${size} and channels ${channels} must be positive integers`);
+  }
+  const cells = size * channels;
+  if (x.length !== cells || y.length !== cells) throw new RangeError(`${fn}: expected ${cells} values, got x ${x.length}, y ${y.length}`);
+}
+
+/**
+ * The per-channel statistics of a window (`x` normalised input, `y` reconstruction, both row-major
+ * `size x channels`). Throws on a shape mismatch or a non-finite value.
+ */
+export function channelStatistics(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number): ChannelStatistics {
+  checkShape('channelStatistics', x, y, size, channels);
+  const error = new Float64Array(channels);
+  const step = new Float64Array(channels);
+  const still = new Float64Array(channels);
+  const level = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    let sq = 0;
+    let maxStep = 0;
+    let moves = 0;
+    let prevE = 0;
+    let prevX = 0;
+    for (let t = 0; t < size; t++) {
+      const xi = x[t * channels + c]!;
+      const e = xi - y[t * channels + c]!;
+      if (!Number.isFinite(e)) throw new RangeError(`scoreWindow: non-finite error at row ${t}, channel ${c}`);
+      sq += e * e;
+      sum += xi;
+      if (t > 0) {
+        const de = e - prevE;
+        if (de * de > maxStep) maxStep = de * de;
+        const dx = xi - prevX;
+        moves += dx * dx;
+      }
+      prevE = e;
+      prevX = xi;
+    }
+    error[c] = sq / size;
+    step[c] = maxStep;
+    still[c] = size > 1 ? moves / (size - 1) : 0;
+    level[c] = (sum / size) ** 2;
+  }
+  return { error, step, still, level };
+}
+
+function refs(v: readonly number[] | undefined, channels: number, name: string): readonly number[] | undefined {
+  if (v !== undefined && v.length !== channels) throw new RangeError(`scoring ${name} has ${v.length} values, the model has ${channels} channels`);
+  return v;
+}
+
+/**
+ * The per-channel values of the `channel-terms` scoring (before the power-norm): for each channel
+ * the largest of `error / errorRef`, `step / stepRef`,
+ * `min(STILL_CAP, stillRef / still)` and `level / levelRef`, the last three only when their
+ * references are given. 1 means "as far out as the reference".
+ */
+export function channelTerms(stats: ChannelStatistics, scoring: Extract<WindowScoring, { method: 'channel-terms' }>): Float64Array {
+  const channels = stats.error.length;
+  const errorRef = refs(scoring.errorRef, channels, 'errorRef')!;
+  const stepRef = refs(scoring.stepRef, channels, 'stepRef');
+  const stillRef = refs(scoring.stillRef, channels, 'stillRef');
+  const levelRef = refs(scoring.levelRef, channels, 'levelRef');
+  const out = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let r = stats.error[c]! / errorRef[c]!;
+    if (stepRef) r = Math.max(r, stats.step[c]! / stepRef[c]!);
+    if (stillRef) {
+      const v = stats.still[c]!;
+      r = Math.max(r, v * STILL_CAP <= stillRef[c]! ? STILL_CAP : stillRef[c]! / v);
+    }
+    if (levelRef) r = Math.max(r, stats.level[c]! / levelRef[c]!);
+    out[c] = r;
+  }
+  return out;
+}
+
 /**
  * Scores a window from its normalised input `x` and the autoencoder's reconstruction `y`, both
- * row-major `size x channels`. Each channel's contribution is its summed squared error over
- * `size * channels`; the score is their sum, so it is the mean squared error over all cells and
- * the contributions add up to it (summed in channel order, so exactly). Throws on a shape
- * mismatch or a non-finite reconstruction (a broken model, not bad input).
+ * row-major `size x channels`, as the manifest's `scoring` says (absent: `mse`).
+ *
+ * - `mse`: each channel's contribution is its summed squared error over `size * channels`; the
+ *   score is their sum, i.e. the mean squared error over all cells.
+ * - `channel-terms`: per-channel values `r` from {@link channelTerms}; the score is their
+ *   `power`-norm `(sum r^p)^(1/p)`, and channel c contributes `score * r_c^p / sum r^p`.
+ *
+ * Either way the contributions are >= 0 and the score is their sum in channel order, so they add
+ * up to it exactly. Throws on a shape mismatch, a reference array of the wrong length, or a
+ * non-finite reconstruction (a broken model, not bad input).
  */
-export function scoreWindow(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number): WindowScore {
-  const cells = size * channels;
-  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(channels) || size < 1 || channels < 1) {
-    throw new RangeError(`scoreWindow: size ${size} and channels ${channels} must be positive integers`);
+export function scoreWindow(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number, scoring?: WindowScoring): WindowScore {
+  checkShape('scoreWindow', x, y, size, channels);
+  let contributions: Float64Array;
+  if (scoring === undefined || scoring.method === 'mse') {
+    const cells = size * channels;
+    const sums = new Float64Array(channels);
+    for (let i = 0; i < cells; i++) {
+      const d = x[i]! - y[i]!;
+      if (!Number.isFinite(d)) throw new RangeError(`scoreWindow: non-finite error at row ${Math.floor(i / channels)}, channel ${i % channels}`);
+      sums[i % channels]! += d * d;
+    }
+    contributions = sums.map((v) => v / cells);
+  } else {
+    const r = channelTerms(channelStatistics(x, y, size, channels), scoring);
+    contributions = powerShares(r, scoring.power);
   }
-  if (x.length !== cells || y.length !== cells) throw new RangeError(`scoreWindow: expected ${cells} values, got x ${x.length}, y ${y.length}`);
-  const sums = new Float64Array(channels);
-  for (let i = 0; i < cells; i++) {
-    const d = x[i]! - y[i]!;
-    if (!Number.isFinite(d)) throw new RangeError(`scoreWindow: non-finite error at row ${Math.floor(i / channels)}, channel ${i % channels}`);
-    sums[i % channels]! += d * d;
-  }
-  const contributions = sums.map((v) => v / cells);
   let score = 0;
   for (const v of contributions) score += v;
   return { score, contributions };
+}
+
+/** `norm * r_c^p / sum r^p` per channel, with `norm = (sum r^p)^(1/p)`; scaled by the largest `r` so large values do not overflow. */
+function powerShares(r: Float64Array, p: number): Float64Array {
+  let max = 0;
+  for (const v of r) if (v > max) max = v;
+  const out = new Float64Array(r.length);
+  if (max === 0) return out;
+  let sum = 0;
+  for (let c = 0; c < r.length; c++) {
+    const w = (r[c]! / max) ** p;
+    out[c] = w;
+    sum += w;
+  }
+  const norm = max * sum ** (1 / p);
+  for (let c = 0; c < r.length; c++) out[c] = (norm * out[c]!) / sum;
+  return out;
 }
 
 /** Contributions keyed by channel name (`AnomalyScore.contributions`); `labels` in model input order. */

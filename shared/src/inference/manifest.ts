@@ -3,6 +3,45 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 /**
+ * How a sequence autoencoder's window becomes one anomaly score (`scoreWindow` in
+ * shared/src/anomaly/score.ts implements it; the trainer calibrates it and evaluates through it).
+ *
+ * - `mse`: the mean squared reconstruction error over every cell of the window; what a manifest
+ *   without `scoring` means.
+ * - `channel-terms`: each channel gets the largest of up to three terms, each relative to what
+ *   that channel does on normal calibration data: `level` = its mean squared reconstruction error
+ *   / `errorRef`; `step` = the largest squared one-sample change of its reconstruction error
+ *   (`e[t] - e[t-1]`, a spike the autoencoder smooths away) / `stepRef`; `still` =
+ *   `stillRef` / its mean squared one-sample change of the input (a stuck sensor moves less than
+ *   any normal one), capped at {@link STILL_CAP}; `level` = the square of its mean normalised input
+ *   over the window / `levelRef` (a band on the level itself, for slow excursions that the
+ *   autoencoder reconstructs faithfully). The window score is the `power`-norm of the
+ *   per-channel values (`power` 1 sums them, a large `power` approaches their maximum), so one
+ *   channel far out of band is not diluted by the others. Arrays hold one value per channel, in
+ *   input order.
+ */
+export const STILL_CAP = 1000;
+export const windowScoringSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('mse') }),
+  z.object({
+    method: z.literal('channel-terms'),
+    power: z.number().min(1).max(64),
+    errorRef: z.array(z.number().positive()).min(1),
+    stepRef: z.array(z.number().positive()).min(1).optional(),
+    stillRef: z.array(z.number().positive()).min(1).optional(),
+    levelRef: z.array(z.number().positive()).min(1).optional(),
+  }),
+]);
+export type WindowScoring = z.infer<typeof windowScoringSchema>;
+
+/** k-of-n alert settings a model was evaluated with, when not the alert machine's defaults. */
+export const alertingSchema = z.object({
+  raiseAfter: z.number().int().positive(),
+  raiseWindows: z.number().int().positive(),
+  clearAfter: z.number().int().positive(),
+});
+
+/**
  * The manifest of one model version: `models/<name>/<version>/manifest.json`, beside the TF.js
  * layers files (`model.json` + weight shards) and, optionally, `model.onnx`. Everything a
  * worker needs to feed the model and read its output, and everything an operator needs to
@@ -42,6 +81,10 @@ export const modelManifestSchema = z.object({
   sequence: z
     .object({ periodMs: z.number().int().positive(), hop: z.number().int().positive() })
     .optional(),
+  /** For sequence models: how a window's reconstruction becomes its score; absent = `mse`. */
+  scoring: windowScoringSchema.optional(),
+  /** For sequence models: alert settings (k of n windows raise, m normal clear) when not the defaults. */
+  alerting: alertingSchema.optional(),
   training: z.object({
     /** What it was trained on, in words, and the command that reproduces it. */
     data: z.string(),

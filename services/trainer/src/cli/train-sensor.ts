@@ -1,12 +1,13 @@
 /**
- * `npm run train:sensor -- --model sim-asset-lstm-ae [--epochs N] [--steps N] [--out DIR]
- *   [--seed N] [--backend wasm|cpu]`
- * Trains on generated normal data, calibrates the threshold, scores a held-back anomalous run,
- * writes `models/<name>/<version>/` (or --out) with the manifest, prints one JSON summary.
+ * `npm run train:sensor -- --model sim-asset-lstm-ae|tep-lstm-ae|nab-machine-temp [--epochs N]
+ *   [--steps N] [--out DIR] [--seed N] [--backend wasm|cpu]`
+ * Trains on normal data, calibrates the scoring and threshold, scores held-back data, writes
+ * `models/<name>/<version>/` (or --out) with the manifest, prints one JSON summary. TEP and NAB
+ * read `../shared/data` (or $SHARED_DATA).
  */
 import { relative } from 'node:path';
-import { SENSOR_MODELS, trainSensorModel } from '../sensor-train.js';
-import { parseFlags, trainingFlags, runCli } from './args.js';
+import { SENSOR_MODELS } from '../sensor-models.js';
+import { DEFAULT_DATA, parseFlags, trainingFlags, runCli } from './args.js';
 import { runMain } from '../../../../shared/src/lifecycle/run-main.js';
 
 const USAGE = `usage: npm run train:sensor -- --model ${Object.keys(SENSOR_MODELS).join('|')} [--epochs N] [--steps N (smoke run)]
@@ -20,9 +21,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const { spec, out, ...common } = trainingFlags(flags, SENSOR_MODELS);
   const started = performance.now();
-  const { manifest, heldBack, fit } = await trainSensorModel({
-    spec,
+  const { manifest, figures, steps, trainingSeconds } = await spec.train({
     out,
+    sharedData: process.env.SHARED_DATA ?? DEFAULT_DATA,
     command: ['npm run train:sensor --', ...argv].join(' '),
     ...common,
     log: (line) => console.error(line),
@@ -33,14 +34,10 @@ async function main(argv: string[]): Promise<number> {
       version: manifest.version,
       out: relative(process.cwd(), out) || '.',
       threshold: manifest.thresholds.anomalyScore,
-      recall: heldBack.recall,
-      precision: heldBack.precision,
-      events: heldBack.events,
-      detections: heldBack.detections,
-      byKind: heldBack.byKind,
+      ...figures,
       epochs: manifest.training.epochs,
-      steps: fit.steps,
-      trainingSeconds: Math.round(fit.seconds),
+      steps,
+      trainingSeconds,
       seconds: Math.round((performance.now() - started) / 1000),
     }),
   );
