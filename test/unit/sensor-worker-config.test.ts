@@ -75,4 +75,8 @@ test('sequenceModel applies configuration over the manifest and refuses models i
   assert.throws(() => sequenceModel(manifest({ sequence: undefined }), 'x', { alerting: {} }), /sequence\.periodMs/);
   assert.throws(() => sequenceModel(manifest({ thresholds: {} }), 'x', { alerting: {} }), /anomalyScore/);
   assert.throws(() => sequenceModel(manifest({ labels: ['a'] }), 'x', { alerting: {} }), /1 labels for 2 channels/);
+  assert.throws(() => sequenceModel(manifest({ scoring: { method: 'channel-terms', power: 2, errorRef: [1] } }), 'x', { alerting: {} }), /scoring\.errorRef has 1 values for 2 channels/);
+  const tuned = sequenceModel(manifest({ alerting: { raiseAfter: 6, raiseWindows: 12, clearAfter: 12 }, scoring: { method: 'mse' } }), 'x', { alerting: { clearAfter: 4 } });
+  assert.deepEqual(tuned.alerting, { raiseAfter: 6, raiseWindows: 12, clearAfter: 4 }, 'manifest alerting, then configuration');
+  assert.deepEqual(tuned.scoring, { method: 'mse' });
 });

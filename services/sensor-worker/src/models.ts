@@ -2,7 +2,7 @@ import { DEFAULT_ALERT_OPTIONS } from '../../../shared/src/anomaly/alerts.js';
 import type { Normalisation } from '../../../shared/src/anomaly/score.js';
 import type { ModelRef } from '../../../shared/src/contracts/schema-parts.js';
 import { modelKey } from '../../../shared/src/inference/engine.js';
-import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
+import type { ModelManifest, WindowScoring } from '../../../shared/src/inference/manifest.js';
 import type { ModelRoute, SensorWorkerConfig } from './config.js';
 
 /** A sequence autoencoder as the pipeline serves it: manifest figures with configuration applied. */
@@ -19,6 +19,8 @@ export interface SequenceModel {
   periodMs: number;
   normalisation: Normalisation;
   threshold: number;
+  /** How a reconstruction becomes a score (the manifest's `scoring`; absent: window MSE). */
+  scoring?: WindowScoring;
   alerting: { raiseAfter: number; raiseWindows: number; clearAfter: number };
 }
 
@@ -40,9 +42,14 @@ export function sequenceModel(manifest: ModelManifest, engine: string, c: Pick<S
   if (manifest.labels.length !== channels) throw new SequenceModelError(`model ${id}: ${manifest.labels.length} labels for ${channels} channels`);
   const threshold = manifest.thresholds.anomalyScore;
   if (typeof threshold !== 'number' || !(threshold >= 0)) throw new SequenceModelError(`model ${id}: thresholds.anomalyScore must be a number >= 0`);
+  const scoring = manifest.scoring;
+  if (scoring?.method === 'channel-terms') {
+    for (const [name, refs] of Object.entries({ errorRef: scoring.errorRef, stepRef: scoring.stepRef, stillRef: scoring.stillRef, levelRef: scoring.levelRef })) {
+      if (refs !== undefined && refs.length !== channels) throw new SequenceModelError(`model ${id}: scoring.${name} has ${refs.length} values for ${channels} channels`);
+    }
+  }
   if (!manifest.sequence) throw new SequenceModelError(`model ${id}: manifest has no sequence.periodMs (the sample period it was trained at)`);
-  const fromManifest = (manifest as { alerting?: Partial<SequenceModel['alerting']> }).alerting ?? {};
-  const alerting = { ...DEFAULT_ALERT_OPTIONS, ...fromManifest, ...c.alerting };
+  const alerting = { ...DEFAULT_ALERT_OPTIONS, ...manifest.alerting, ...c.alerting };
   if (alerting.raiseAfter > alerting.raiseWindows) throw new SequenceModelError(`model ${id}: alert raiseAfter ${alerting.raiseAfter} exceeds raiseWindows ${alerting.raiseWindows}`);
   return {
     key: modelKey(manifest),
@@ -54,6 +61,7 @@ export function sequenceModel(manifest: ModelManifest, engine: string, c: Pick<S
     periodMs: manifest.sequence.periodMs,
     normalisation: manifest.normalisation,
     threshold,
+    ...(manifest.scoring ? { scoring: manifest.scoring } : {}),
     alerting,
   };
 }

@@ -202,7 +202,7 @@ export async function processSensorBatch(deps: SensorPipelineDeps, batch: Pick<B
         const m = asset.model;
         const x = normalise(window.values, m.normalisation, m.channels.length) as Float32Array;
         const y = await deps.reconstruct(m, Float32Array.from(x));
-        return { asset, window, ...scoreWindow(x, y, m.size, m.channels.length) };
+        return { asset, window, ...scoreWindow(x, y, m.size, m.channels.length, m.scoring) };
       }),
     );
     const t2 = performance.now();
