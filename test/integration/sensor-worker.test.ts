@@ -146,6 +146,28 @@ describe('sensor worker', () => {
     }
   });
 
+  test('a gap longer than SENSOR_MAX_GAP_MS resets the windows; the first one after it says afterGap', async () => {
+    const { config, worker } = await setup({ SENSOR_MAX_GAP_MS: '2000' });
+    const start = Date.now() - 600_000;
+    const plan = createSensorPlan({ seed: 24, runId: uniqueName('run'), start, assets: 1, format: 'reading', anomalyRate: 0 });
+    const readings = plan.takeSync(200).map((m) => m.message as SensorReading);
+    // Samples 100..129 never arrive: a 3.1 s gap, longer than the 2 s the worker bridges.
+    const sent = [...readings.slice(0, 100), ...readings.slice(130)];
+    await produce(kafka, config.topics.readings, sent.map((r) => encodeSensorMessage(r)));
+    await worker.start();
+    try {
+      await waitFor(async () => (await committedTotal(config)) === sent.length, { what: 'every reading committed', timeoutMs: 60_000 });
+      const { scores } = await readSensorOutputs(kafka, config.topics);
+      const before = expectedWindows('pump-1', start, 100);
+      const after = expectedWindows('pump-1', start + 130 * PERIOD, 70);
+      assert.deepEqual(scores.map((s) => s.windowId), [...before, ...after], 'windows up to the gap, then a new grid from the first sample after it');
+      assert.deepEqual(scores.filter((s) => s.afterGap).map((s) => s.windowId), [after[0]], 'only the first window after the gap is flagged');
+      assert.equal(worker.counters.deadLettered, 0, 'a gap is not bad input');
+    } finally {
+      await worker.stop();
+    }
+  });
+
   test('bad records: exactly one dead letter each, with its reason; the worker keeps scoring', async () => {
     const { config, worker } = await setup({ SENSOR_MAX_BYTES: '65536' });
     const now = Date.now();
