@@ -17,7 +17,9 @@
  * Flags: --assets N (default 48), --chunk-size N (samples per backlog chunk, default 64),
  * --samples-per-asset N (backlog, default 12800), --latency-seconds S (default 20),
  * --latency-assets N (default --assets), --model-dir DIR (default models/sim-asset-lstm-ae/1.0.0),
- * --threads N (default 1), --max-batch N (SENSOR_MAX_BATCH_SIZE, default the worker's).
+ * --threads N (default 1), --max-batch N (SENSOR_MAX_BATCH_SIZE, default the worker's), --engine E
+ * (INFERENCE_ENGINE of the worker and the pool; default auto), --baseline-engine E (also drains the
+ * same backlog with engine E and reports windowsOverBaseline).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,7 @@ import type { Admin } from 'kafkajs';
 import { normalise } from '../../../shared/src/anomaly/score.js';
 import { ascending, cleanUpBench, connectBench, createBenchTopics, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
 import { decodeAnomalyScore } from '../../../shared/src/contracts/anomaly.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
@@ -46,8 +49,17 @@ const { values: flags } = parseArgs({
     'model-dir': { type: 'string', default: 'models/sim-asset-lstm-ae/1.0.0' },
     threads: { type: 'string', default: '1' },
     'max-batch': { type: 'string' },
+    engine: { type: 'string', default: 'auto' },
+    'baseline-engine': { type: 'string' },
   },
 });
+const engineChoice = (flag: string, v: string | undefined): EngineChoice | undefined => {
+  if (v === undefined) return undefined;
+  if (!(ENGINE_CHOICES as readonly string[]).includes(v)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${v}`);
+  return v as EngineChoice;
+};
+const servingEngine = engineChoice('engine', flags.engine)!;
+const baselineEngine = engineChoice('baseline-engine', flags['baseline-engine']);
 const positiveInt = (name: string, text: string | undefined): number => {
   const v = Number(text);
   if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got ${text}`);
@@ -76,7 +88,7 @@ const topicsFor = (admin: Admin, tag: string) =>
 
 type Topics = Awaited<ReturnType<typeof topicsFor>>;
 
-function workerConfig({ id, topics }: Topics, env: NodeJS.ProcessEnv) {
+function workerConfig({ id, topics }: Topics, env: NodeJS.ProcessEnv, engine: EngineChoice = servingEngine) {
   return loadConfig(
     {
       ...env,
@@ -88,6 +100,7 @@ function workerConfig({ id, topics }: Topics, env: NodeJS.ProcessEnv) {
       ALERTS_TOPIC: topics.alerts,
       READINGS_DLQ_TOPIC: topics.readingsDlq,
       INFERENCE_THREADS: String(threads),
+      INFERENCE_ENGINE: engine,
       ...(maxBatch === undefined ? {} : { SENSOR_MAX_BATCH_SIZE: String(maxBatch) }),
       LOG_LEVEL: 'error',
     },
@@ -137,30 +150,38 @@ async function main() {
   const backlogSamples = messages * chunkSize;
   const windowsPerAsset = Math.max(0, Math.floor((chunksPerAsset * chunkSize - model.size) / model.hop) + 1);
 
-  log('e2e: draining the backlog ...');
-  const e2e = await topicsFor(admin, 'e2e');
-  await produceAll(kafka, e2e.topics.readings, planned.map((p) => p.record));
-  const e2eConfig = workerConfig(e2e, env);
-  const worker = new SensorWorker(e2eConfig, quiet);
-  await worker.start();
-  await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
-  const t0 = performance.now();
-  const c0 = { ...worker.counters };
-  await until(() => worker.counters.consumed >= messages, 'the backlog', 600_000);
-  const drainSeconds = (performance.now() - t0) / 1000;
-  const k = worker.counters;
-  const readingsPerSec = (k.samples - c0.samples) / drainSeconds;
-  const windowsPerSec = (k.windows - c0.windows) / drainSeconds;
-  const meanBatchSize = (k.inferenceItems - c0.inferenceItems) / (k.inferenceBatches - c0.inferenceBatches);
-  const perBatch = (ms: number) => round(ms / k.batches);
-  const stageMsPerBatch = { messagesPerBatch: round(k.consumed / k.batches), windowsPerBatch: round(k.windows / k.batches), claim: perBatch(k.claimMs), infer: perBatch(k.inferMs), commit: perBatch(k.commitMs) };
-  const e2eCheck = { windowsExpected: windowsPerAsset * assets, windowsScored: k.windows, samples: k.samples, lateSamples: k.lateSamples, deadLettered: k.deadLettered };
-  await worker.stop();
+  const drained: Topics[] = [];
+  const drain = async (tag: string, engine: EngineChoice) => {
+    log(`e2e: draining the backlog (engine ${engine}) ...`);
+    const t = await topicsFor(admin, tag);
+    drained.push(t);
+    await produceAll(kafka, t.topics.readings, planned.map((p) => p.record));
+    const worker = new SensorWorker(workerConfig(t, env, engine), quiet);
+    await worker.start();
+    await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
+    const t0 = performance.now();
+    const c0 = { ...worker.counters };
+    await until(() => worker.counters.consumed >= messages, 'the backlog', 600_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const k = worker.counters;
+    const perBatch = (ms: number) => round(ms / k.batches);
+    const figures = {
+      drainSeconds: seconds,
+      readingsPerSec: (k.samples - c0.samples) / seconds,
+      windowsPerSec: (k.windows - c0.windows) / seconds,
+      meanBatchSize: (k.inferenceItems - c0.inferenceItems) / (k.inferenceBatches - c0.inferenceBatches),
+      stageMsPerBatch: { messagesPerBatch: round(k.consumed / k.batches), windowsPerBatch: round(k.windows / k.batches), claim: perBatch(k.claimMs), infer: perBatch(k.inferMs), commit: perBatch(k.commitMs) },
+      e2eCheck: { windowsExpected: windowsPerAsset * assets, windowsScored: k.windows, samples: k.samples, lateSamples: k.lateSamples, deadLettered: k.deadLettered },
+    };
+    await worker.stop();
+    return figures;
+  };
+  const { drainSeconds, readingsPerSec, windowsPerSec, meanBatchSize, stageMsPerBatch, e2eCheck } = await drain('e2e', servingEngine);
 
   // 2. The bare engine at the drain's mean batch size, on windows of the same backlog.
   log('engine: the same model and batch size on the pool ...');
   const batch = Math.max(1, Math.round(meanBatchSize));
-  const pool = createInferencePool({ models: [modelDir], threads, engine: e2eConfig.engine, warmUpBatch: batch, log: quiet });
+  const pool = createInferencePool({ models: [modelDir], threads, engine: servingEngine, warmUpBatch: batch, log: quiet });
   const { engine } = await pool.start();
   const items = engineInputs(planned, model, batch * 4);
   const engineWindowsPerSec = await engineItemsPerSec({ pool, modelKey: model.key, items, batch, threads, durationMs: 5000 });
@@ -266,12 +287,15 @@ async function main() {
   await latWorker.stop();
   latencies.sort((a, b) => a - b);
 
+  // 4. The same backlog through a worker on the baseline engine, in the same run.
+  const baseline = baselineEngine === undefined ? undefined : { engine: baselineEngine, windowsPerSec: round((await drain('base', baselineEngine)).windowsPerSec) };
+
   // Clean up the benchmark's topics, dedupe keys and state checkpoints.
   await cleanUpBench({
     admin,
-    topics: [e2e, lat].flatMap((t) => Object.values<string>(t.topics)),
+    topics: [...drained, lat].flatMap((t) => Object.values<string>(t.topics)),
     redisUrl: stack.redisUrl,
-    redisPatterns: [e2e.id, lat.id].flatMap((g) => [`dedupe:${g}-group:*`, `sensor-state:${g}-group:*`]),
+    redisPatterns: [...drained, lat].flatMap((t) => [`dedupe:${t.id}-group:*`, `sensor-state:${t.id}-group:*`]),
   });
   await admin.disconnect();
   await stack.stopStarted();
@@ -304,7 +328,8 @@ async function main() {
     latencyPhase,
     e2eCheck,
     windowsOverEngine: round(windowsPerSec / engineWindowsPerSec, 2),
-    targets: { windowsOverEngine: '>= 0.5 with chunked readings' },
+    ...(baseline ? { baseline, windowsOverBaseline: round(windowsPerSec / baseline.windowsPerSec, 2) } : {}),
+    targets: { windowsOverEngine: '>= 0.5 with chunked readings', windowsOverBaseline: '>= 5 (onnxruntime over tfjs-wasm)' },
   });
 }
 

@@ -14,7 +14,9 @@
  *
  * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
  * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1),
- * --offered N (frames/s of the latency phase; default half of e2eFramesPerSec).
+ * --offered N (frames/s of the latency phase; default half of e2eFramesPerSec), --engine E
+ * (INFERENCE_ENGINE of the worker and the pool: auto, onnxruntime, tfjs-wasm, ...; default auto),
+ * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +26,7 @@ import { ascending, cleanUpBench, connectBench, createBenchTopics, engineItemsPe
 import { encodeFrame } from '../../../shared/src/contracts/frame.js';
 import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
 import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
-import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
+import { ENGINE_CHOICES, itemSize, modelKey, type EngineChoice } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
@@ -43,8 +45,17 @@ const { values: flags } = parseArgs({
     threads: { type: 'string', default: '1' },
     /** Offered load of the latency phase; default half the measured e2e rate. */
     offered: { type: 'string' },
+    engine: { type: 'string', default: 'auto' },
+    'baseline-engine': { type: 'string' },
   },
 });
+const engineChoice = (flag: string, v: string | undefined): EngineChoice | undefined => {
+  if (v === undefined) return undefined;
+  if (!(ENGINE_CHOICES as readonly string[]).includes(v)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${v}`);
+  return v as EngineChoice;
+};
+const servingEngine = engineChoice('engine', flags.engine)!;
+const baselineEngine = engineChoice('baseline-engine', flags['baseline-engine']);
 const N = Number(flags.frames);
 const latencySeconds = Number(flags['latency-seconds']);
 const modelDir = resolve(repoRoot, flags['model-dir']);
@@ -61,7 +72,7 @@ const topicsFor = (admin: Admin, tag: string) =>
     configEntries: [{ name: 'max.message.bytes', value: String(FRAME_TOPIC_MAX_MESSAGE_BYTES) }],
   });
 
-function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv) {
+function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv, engine: EngineChoice = servingEngine) {
   const config = loadConfig(
     {
       ...env,
@@ -73,6 +84,7 @@ function workerFor(id: string, topics: Record<string, string>, env: NodeJS.Proce
       FRAMES_DLQ_TOPIC: topics.framesDlq,
       VISION_MODEL_DIR: modelDir,
       INFERENCE_THREADS: String(threads),
+      INFERENCE_ENGINE: engine,
       LOG_LEVEL: 'error',
     },
     repoRoot,
@@ -91,28 +103,36 @@ async function main() {
   const served = servedModel(manifest, 'n/a', {});
   const tilesPerFrame = tileBoxes(256, 192, served.tile, served.stride).length;
 
-  // 1. End to end: a backlog drained by one worker.
-  log('e2e: draining a backlog ...');
-  const e2e = await topicsFor(admin, 'e2e');
-  await produceAll(kafka, e2e.topics.frames, planned.map((p) => p.record));
-  const worker = workerFor(e2e.id, e2e.topics, env);
-  await worker.start();
-  await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
-  const t0 = performance.now();
-  const c0 = worker.counters.consumed;
-  await until(() => worker.counters.consumed >= N, 'the backlog', 600_000);
-  const e2eFramesPerSec = (N - c0) / ((performance.now() - t0) / 1000);
-  const meanBatchSize = worker.counters.inferenceItems / worker.counters.inferenceBatches;
-  const k = worker.counters;
-  const perBatch = (ms: number) => round(ms / k.batches);
-  const stageMsPerBatch = { framesPerBatch: round(k.consumed / k.batches), claim: perBatch(k.claimMs), infer: perBatch(k.inferMs), commit: perBatch(k.commitMs) };
-  await worker.stop();
+  // 1. End to end: a backlog drained by one worker (again with the baseline engine, at the end).
+  const drained: Awaited<ReturnType<typeof topicsFor>>[] = [];
+  const drain = async (tag: string, engine: EngineChoice) => {
+    log(`e2e: draining a backlog (engine ${engine}) ...`);
+    const t = await topicsFor(admin, tag);
+    drained.push(t);
+    await produceAll(kafka, t.topics.frames, planned.map((p) => p.record));
+    const worker = workerFor(t.id, t.topics, env, engine);
+    await worker.start();
+    await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
+    const t0 = performance.now();
+    const c0 = worker.counters.consumed;
+    await until(() => worker.counters.consumed >= N, 'the backlog', 600_000);
+    const framesPerSec = (N - c0) / ((performance.now() - t0) / 1000);
+    const k = worker.counters;
+    const perBatch = (ms: number) => round(ms / k.batches);
+    const stages = { framesPerBatch: round(k.consumed / k.batches), claim: perBatch(k.claimMs), infer: perBatch(k.inferMs), commit: perBatch(k.commitMs) };
+    await worker.stop();
+    return { framesPerSec, meanBatchSize: k.inferenceItems / k.inferenceBatches, stages };
+  };
+  const primary = await drain('e2e', servingEngine);
+  const e2eFramesPerSec = primary.framesPerSec;
+  const meanBatchSize = primary.meanBatchSize;
+  const stageMsPerBatch = primary.stages;
 
   // 2. The bare engine at the pipeline's mean batch size, same tiles.
   log('engine: the same model and batch size on the pool ...');
   const batch = Math.max(1, Math.round(meanBatchSize));
   const inputSize = served.inputWidth * served.inputHeight;
-  const pool = createInferencePool({ models: [modelDir], threads, warmUpBatch: batch, log: quiet });
+  const pool = createInferencePool({ models: [modelDir], threads, engine: servingEngine, warmUpBatch: batch, log: quiet });
   const { engine } = await pool.start();
   const key = modelKey(manifest);
   const tileInputs: Float32Array[] = [];
@@ -225,12 +245,15 @@ async function main() {
   await latWorker.stop();
   latencies.sort((a, b) => a - b);
 
+  // 5. The same backlog through a worker on the baseline engine, in the same run.
+  const baseline = baselineEngine === undefined ? undefined : { engine: baselineEngine, e2eFramesPerSec: round((await drain('base', baselineEngine)).framesPerSec) };
+
   // Clean up the benchmark's topics and dedupe keys.
   await cleanUpBench({
     admin,
-    topics: [e2e, pm, lat].flatMap((t) => Object.values(t.topics)),
+    topics: [...drained, pm, lat].flatMap((t) => Object.values(t.topics)),
     redisUrl: stack.redisUrl,
-    redisPatterns: [e2e.id, lat.id].map((g) => `dedupe:${g}-group:*`),
+    redisPatterns: [...drained, lat].map((t) => `dedupe:${t.id}-group:*`),
   });
   await admin.disconnect();
   await stack.stopStarted();
@@ -255,7 +278,8 @@ async function main() {
     latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
     e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
-    targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate' },
+    ...(baseline ? { baseline, e2eOverBaseline: round(e2eFramesPerSec / baseline.e2eFramesPerSec, 2) } : {}),
+    targets: { e2eOverEngine: '>= 0.5', e2eOverPerMessage: '>= 5', p99Ms: '<= 100 at half the maximum rate', e2eOverBaseline: '>= 2 (onnxruntime over tfjs-wasm)' },
   };
   printResult(result);
 }
