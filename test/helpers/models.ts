@@ -90,3 +90,20 @@ export async function simNormalisation(): Promise<{ mean: number[]; std: number[
   if (!Array.isArray(mean) || !Array.isArray(std)) throw new Error('sim-asset-lstm-ae: expected per-channel normalisation');
   return { mean, std };
 }
+
+/**
+ * A hand-checkable model for engine tests: y = x . W + b, 3 inputs, 2 outputs, with
+ * W = [[1, 2], [3, 4], [5, 6]] and b = [0.5, -1].
+ */
+export const LINEAR_MANIFEST: ModelManifest = {
+  name: 'linear',
+  version: '1.0.0',
+  task: 'sequence-autoencoder',
+  inputShape: [3],
+  outputShape: [2],
+  labels: ['a', 'b', 'c'],
+  normalisation: { scale: 1, mean: 0, std: 1 },
+  thresholds: {},
+  training: { data: 'hand-set weights', command: 'none', dataDigest: `sha256:${'1'.repeat(64)}`, trainedAt: '2025-01-01T00:00:00Z' },
+  metrics: {},
+};

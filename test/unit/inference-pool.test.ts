@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,6 +21,7 @@ import {
   type InferencePoolOptions,
   type ModelManifest,
 } from '../../shared/src/inference/index.js';
+import { encodeModel, floatTensor, node, valueInfo } from '../../shared/src/inference/onnx/proto.js';
 import { saveLayersModelToDir } from '../../shared/src/inference/tfjs-model-io.js';
 
 /**
@@ -140,8 +142,8 @@ async function crashingEngineModule(): Promise<string> {
   await writeFile(
     file,
     `import { createEngine as builtIn } from ${JSON.stringify(engines)};
-export async function createEngine(choice, context) {
-  const engine = await builtIn(choice, context);
+export async function createEngine(choice, context, target) {
+  const engine = await builtIn(choice, context, target);
   const run = engine.run.bind(engine);
   engine.run = (input, batchSize) => {
     if (input[0] === -1) process.exit(7);
@@ -394,7 +396,118 @@ describe('inference pool: backpressure and lifecycle', () => {
 
   test('bad options fail fast with a plain message', () => {
     assert.throws(() => createInferencePool({ models: [smallDir], threads: 0 }), /threads must be a positive integer, got 0/);
+    assert.throws(() => createInferencePool({ models: [smallDir], ortThreads: 0 }), /ortThreads must be a positive integer, got 0/);
     assert.throws(() => createInferencePool({ models: [] }), /at least one model/);
     assert.throws(() => createInferencePool({ models: [smallDir], engine: 'gpu' as never }), /engine must be one of/);
+  });
+});
+
+/**
+ * A hand-set linear model, y = x . W + b, saved both as TF.js layers files and as the exporter's
+ * model.onnx (input `input`, output `output`, symbolic batch): the same outputs on either engine,
+ * checkable by hand.
+ */
+const LIN_W = [
+  [1, 2],
+  [3, 4],
+  [5, 6],
+];
+const LIN_B = [0.5, -1];
+const LIN_KEY = 'linear@1.0.0';
+const linearOut = (x: readonly number[]): number[] => [0, 1].map((j) => LIN_B[j]! + x.reduce((acc, v, i) => acc + v * LIN_W[i]![j]!, 0));
+
+async function saveLinear(name: string, withOnnx: boolean): Promise<string> {
+  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2 })] });
+  model.setWeights([tf.tensor2d(LIN_W), tf.tensor1d(LIN_B)]);
+  const dir = await saveModel(model, { ...manifestFor(name, [3], [2]), task: 'sequence-autoencoder', labels: ['a', 'b', 'c'] });
+  model.dispose();
+  if (withOnnx) {
+    const bytes = encodeModel({
+      graph: {
+        name,
+        inputs: [valueInfo('input', 'float32', ['batch', 3])],
+        outputs: [valueInfo('output', 'float32', ['batch', 2])],
+        initializers: [floatTensor('W', [3, 2], LIN_W.flat()), floatTensor('b', [2], LIN_B)],
+        nodes: [node('MatMul', ['input', 'W'], ['xw']), node('Add', ['xw', 'b'], ['output'])],
+      },
+    });
+    await writeFile(join(dir, 'model.onnx'), bytes);
+  }
+  return dir;
+}
+
+describe('inference pool: engine choice per model', () => {
+  test('auto serves a model with model.onnx on onnxruntime and one without on tfjs-wasm, each reported per model', async () => {
+    const onnxDir = await saveLinear('linear', true);
+    const { log, lines } = capturingLogger();
+    const pool = createInferencePool({ models: [onnxDir, smallDir], threads: 2, ortThreads: 1, log });
+    pools.push(pool);
+    const started = await pool.start();
+    assert.equal(started.engine, 'onnxruntime', 'the first model’s engine');
+    assert.deepEqual(
+      started.models.map((m) => [m.key, m.engine]),
+      [
+        [LIN_KEY, 'onnxruntime'],
+        [SMALL_KEY, 'tfjs-wasm'],
+      ],
+    );
+    const x = [1, -2, 0.5, 0, 0, 1];
+    const lin = await pool.run(LIN_KEY, new Float32Array(x), 2);
+    assert.equal(lin.engine, 'onnxruntime');
+    assertClose(lin.output, new Float32Array([...linearOut(x.slice(0, 3)), ...linearOut(x.slice(3))]));
+    const conv = await pool.run(SMALL_KEY, inputOf(2, SMALL_ITEM, 3), 2);
+    assert.equal(conv.engine, 'tfjs-wasm');
+    const startLine = lines.find((l) => l.msg === 'inference pool starting');
+    assert.equal(startLine?.ortThreads, 1);
+    // ONNX Runtime sessions count as one allocation each beside the thread's TF.js tensors.
+    const s = await pool.stats();
+    assert.ok(s.tensorsPerThread.every((t) => t > 1), s.tensorsPerThread.join(','));
+    await pool.close();
+  });
+
+  test('a temp copy of the same folder without model.onnx is served by tfjs-wasm, with the same outputs', async () => {
+    const onnxDir = join(root, 'linear', '1.0.0');
+    const plainDir = join(root, 'linear-copy', '1.0.0');
+    await cp(onnxDir, plainDir, { recursive: true });
+    await rm(join(plainDir, 'model.onnx'));
+    const x = [0.25, 4, -1];
+    for (const [dir, engine] of [
+      [onnxDir, 'onnxruntime'],
+      [plainDir, 'tfjs-wasm'],
+    ] as const) {
+      const pool = await startPool({ models: [dir] });
+      const r = await pool.run(LIN_KEY, new Float32Array(x), 1);
+      assert.equal(r.engine, engine);
+      assertClose(r.output, new Float32Array(linearOut(x)));
+      await pool.close();
+    }
+  });
+
+  test('engine onnxruntime named explicitly fails start() for a model without model.onnx; ortThreads defaults to 1', async () => {
+    const { log, lines } = capturingLogger();
+    const pool = createInferencePool({ models: [smallDir], engine: 'onnxruntime', log });
+    pools.push(pool);
+    await assert.rejects(pool.start(), (e: unknown) => e instanceof PoolStartError && /model\.onnx/.test(e.message));
+    assert.equal(lines.find((l) => l.msg === 'inference pool starting')?.ortThreads, 1);
+  });
+
+  const mnist = join(import.meta.dirname, '..', '..', 'models', 'mnist-cnn', '1.0.0');
+  test('the shipped reference CNN: auto picks onnxruntime, a copy without model.onnx tfjs-wasm, outputs agree', { skip: existsSync(join(mnist, 'model.onnx')) ? false : 'models/mnist-cnn/1.0.0/model.onnx not exported yet' }, async () => {
+    const copy = join(root, 'mnist-copy', '1.0.0');
+    await cp(mnist, copy, { recursive: true });
+    await rm(join(copy, 'model.onnx'));
+    const input = inputOf(16, 28 * 28, 11);
+    const outputs: Float32Array[] = [];
+    for (const [dir, engine] of [
+      [mnist, 'onnxruntime'],
+      [copy, 'tfjs-wasm'],
+    ] as const) {
+      const pool = await startPool({ models: [dir], warmUpBatch: 16 });
+      const r = await pool.run('mnist-cnn@1.0.0', input.slice(), 16);
+      assert.equal(r.engine, engine);
+      outputs.push(r.output);
+      await pool.close();
+    }
+    assertClose(outputs[0]!, outputs[1]!, 1e-4);
   });
 });

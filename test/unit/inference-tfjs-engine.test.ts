@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { EngineContext } from '../../shared/src/inference/engine.js';
 import { EngineUnavailableError, InferenceInputError, ModelLoadError } from '../../shared/src/inference/errors.js';
-import type { ModelManifest } from '../../shared/src/inference/manifest.js';
 import { createTfjsEngine, selectTfjsBackend, wasmBinariesDir } from '../../shared/src/inference/tfjs-engine.js';
 import { saveLayersModelToDir } from '../../shared/src/inference/tfjs-model-io.js';
+import { LINEAR_MANIFEST } from '../helpers/models.js';
 
 /**
  * The TF.js engine in this process (the backend is per-thread, so this file selects it once, with
@@ -29,18 +29,7 @@ const W = [
 ];
 const B = [0.5, -1];
 
-const manifest: ModelManifest = {
-  name: 'linear',
-  version: '1.0.0',
-  task: 'sequence-autoencoder',
-  inputShape: [3],
-  outputShape: [2],
-  labels: ['a', 'b', 'c'],
-  normalisation: { scale: 1, mean: 0, std: 1 },
-  thresholds: {},
-  training: { data: 'hand-set weights', command: 'none', dataDigest: `sha256:${'1'.repeat(64)}`, trainedAt: '2025-01-01T00:00:00Z' },
-  metrics: {},
-};
+const manifest = LINEAR_MANIFEST;
 
 before(async () => {
   const cwd = process.cwd();

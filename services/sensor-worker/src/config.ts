@@ -47,6 +47,8 @@ export interface SensorWorkerConfig {
   engine: EngineChoice;
   /** Inference threads. @defaultValue 1 */
   inferenceThreads: number;
+  /** Intra-op threads of each ONNX Runtime session (INFERENCE_ORT_THREADS). @defaultValue 1 (the pool's; see docs/architecture.md) */
+  ortThreads?: number;
   /** Most windows in one inference batch. @defaultValue 256 */
   maxBatchSize: number;
   /** Longest a window waits for others. @defaultValue 5 */
@@ -127,6 +129,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     alertTopChannels: r.int('ALERT_TOP_CHANNELS', 3, 0, 16),
     engine: r.oneOf('INFERENCE_ENGINE', 'auto', ENGINE_CHOICES),
     inferenceThreads: r.int('INFERENCE_THREADS', 1, 1, 64),
+    ...(r.optionalString('INFERENCE_ORT_THREADS') === undefined ? {} : { ortThreads: r.int('INFERENCE_ORT_THREADS', 1, 1, 64) }),
     maxBatchSize: r.int('SENSOR_MAX_BATCH_SIZE', 256, 1, 8192),
     maxQueueDelayMs: r.int('SENSOR_MAX_QUEUE_DELAY_MS', 5, 0, 10_000),
     partitionsConcurrently: r.int('SENSOR_PARTITIONS_CONCURRENTLY', 12, 1, 256),

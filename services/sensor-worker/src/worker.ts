@@ -1,5 +1,5 @@
 import type { EachBatchPayload } from 'kafkajs';
-import { itemSize } from '../../../shared/src/inference/engine.js';
+import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
@@ -121,10 +121,12 @@ export class SensorWorker {
     const c = this.config;
     const dirs = [...new Set(c.models.map((r) => r.modelDir))];
     const manifests = await Promise.all(dirs.map((d) => readModelManifest(d)));
-    this.pool = createInferencePool({ models: dirs, threads: c.inferenceThreads, engine: c.engine, warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
+    this.pool = createInferencePool({ models: dirs, threads: c.inferenceThreads, engine: c.engine, ...(c.ortThreads === undefined ? {} : { ortThreads: c.ortThreads }), warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
     const started = await this.pool.start();
     const byDir = new Map<string, SequenceModel>();
-    dirs.forEach((d, i) => byDir.set(d, sequenceModel(manifests[i]!, started.engine, c)));
+    // Each model's own engine: `auto` chooses per model (ONNX Runtime where model.onnx exists).
+    const engineOf = (key: string) => started.models.find((m) => m.key === key)?.engine ?? started.engine;
+    dirs.forEach((d, i) => byDir.set(d, sequenceModel(manifests[i]!, engineOf(modelKey(manifests[i]!)), c)));
     this.route = createModelRouter(c.models, byDir);
     const pool = this.pool;
     for (const model of byDir.values()) {

@@ -24,6 +24,8 @@ export interface VisionWorkerConfig {
   engine: EngineChoice;
   /** Inference threads. @defaultValue 1 (see docs/architecture.md: two threads collapse beside a busy broker on 2 cores) */
   inferenceThreads: number;
+  /** Intra-op threads of each ONNX Runtime session (INFERENCE_ORT_THREADS). @defaultValue 1 (the pool's; see docs/architecture.md) */
+  ortThreads?: number;
   /** Most tiles in one inference batch. @defaultValue 64 */
   maxBatchSize: number;
   /** Longest a tile waits for others. @defaultValue 5 */
@@ -77,6 +79,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     ...(stride === undefined ? {} : { stride }),
     engine: r.oneOf('INFERENCE_ENGINE', 'auto', ENGINE_CHOICES),
     inferenceThreads: r.int('INFERENCE_THREADS', 1, 1, 64),
+    ...(r.optionalString('INFERENCE_ORT_THREADS') === undefined ? {} : { ortThreads: r.int('INFERENCE_ORT_THREADS', 1, 1, 64) }),
     maxBatchSize: r.int('VISION_MAX_BATCH_SIZE', 64, 1, 4096),
     maxQueueDelayMs: r.int('VISION_MAX_QUEUE_DELAY_MS', 5, 0, 10_000),
     partitionsConcurrently: r.int('VISION_PARTITIONS_CONCURRENTLY', 12, 1, 256),

@@ -90,9 +90,9 @@ export class VisionWorker {
   private async setUp(): Promise<Record<string, unknown>> {
     const c = this.config;
     const manifest = await readModelManifest(c.modelDir);
-    this.pool = createInferencePool({ models: [c.modelDir], threads: c.inferenceThreads, engine: c.engine, warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
+    this.pool = createInferencePool({ models: [c.modelDir], threads: c.inferenceThreads, engine: c.engine, ...(c.ortThreads === undefined ? {} : { ortThreads: c.ortThreads }), warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
     const started = await this.pool.start();
-    this.served = servedModel(manifest, started.engine, c);
+    this.served = servedModel(manifest, started.models.find((m) => m.key === modelKey(manifest))?.engine ?? started.engine, c);
     this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
 
     const key = modelKey(manifest);

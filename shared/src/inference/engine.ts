@@ -2,18 +2,23 @@ import type { ModelManifest } from './manifest.js';
 
 /**
  * The engine actually in use, as reported in every result. TF.js engines name their backend;
- * a later ONNX Runtime engine adds its own name here.
+ * `onnxruntime` is onnxruntime-node on its CPU execution provider (`ort-engine.ts`).
  */
-export type EngineName = 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
+export type EngineName = 'onnxruntime' | 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
 
 /**
- * What a caller asks for. `auto` takes the fastest engine this machine can run:
- * `tfjs-tensorflow` (tfjs-node-gpu, then tfjs-node, when installed) -> `tfjs-wasm` -> `tfjs-cpu`.
- * An explicit name fails with {@link EngineUnavailableError} when it cannot run here.
+ * What a caller asks for. `auto` takes the fastest engine this machine can run for each model:
+ * `onnxruntime` when the model's folder holds `model.onnx` -> `tfjs-tensorflow` (tfjs-node-gpu,
+ * then tfjs-node, when installed) -> `tfjs-wasm` -> `tfjs-cpu`. Under `auto` a manifest's
+ * `serving.engine` is tried first. An explicit name fails with {@link EngineUnavailableError}
+ * when it cannot run here.
  */
 export type EngineChoice = 'auto' | EngineName;
 
-export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'tfjs-tensorflow', 'tfjs-wasm', 'tfjs-cpu'];
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'onnxruntime', 'tfjs-tensorflow', 'tfjs-wasm', 'tfjs-cpu'];
+
+/** The ONNX file of a registry version folder, beside the TF.js layers files. */
+export const ONNX_MODEL_FILE = 'model.onnx';
 
 /** Memory held by an engine's runtime. */
 export interface EngineStats {
@@ -29,6 +34,18 @@ export type EngineLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface EngineContext {
   /** Structured log line; the pool forwards it to its logger with the thread index. */
   log(level: EngineLogLevel, msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * Intra-op threads an engine with its own thread pool (ONNX Runtime) may use. TF.js ignores it
+   * (wasm is single-threaded in Node). @defaultValue 1
+   */
+  intraOpThreads?: number;
+}
+
+/** The model an engine is created for, so that `auto` (and a manifest's preference) can choose per model. */
+export interface EngineTarget {
+  /** Registry version folder (`models/<name>/<version>`). */
+  modelDir: string;
+  manifest: ModelManifest;
 }
 
 /**
@@ -61,14 +78,16 @@ export interface InferenceEngine {
 }
 
 /**
- * Creates one engine (not yet loaded) for `choice`. Engines of one thread share its runtime: the
- * first call selects the backend and logs why, later calls reuse that selection.
+ * Creates one engine (not yet loaded) for `choice`. TF.js engines of one thread share its runtime:
+ * the first call selects the backend and logs why, later calls reuse that selection. With
+ * `target`, `auto` chooses for that model (ONNX Runtime when it has `model.onnx`); without it,
+ * `auto` means the TF.js backends only.
  *
  * The pool calls the built-in factory ({@link createEngine} in `engines.ts`); `engineModule` in the
  * pool options names a module exporting a function of this type instead (another engine, or a test
  * double).
  */
-export type CreateEngine = (choice: EngineChoice, context: EngineContext) => Promise<InferenceEngine>;
+export type CreateEngine = (choice: EngineChoice, context: EngineContext, target?: EngineTarget) => Promise<InferenceEngine>;
 
 /** `${name}@${version}`: how callers address a loaded model. */
 export function modelKey(manifest: Pick<ModelManifest, 'name' | 'version'>): string {

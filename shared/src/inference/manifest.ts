@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ENGINE_CHOICES, type EngineChoice } from './engine.js';
 
 /**
  * How a sequence autoencoder's window becomes one anomaly score (`scoreWindow` in
@@ -99,6 +100,14 @@ export const modelManifestSchema = z.object({
   metrics: z.record(z.string(), z.unknown()).default({}),
   /** FLOPs of one item's forward pass (multiply-add = 2). */
   flopsPerItem: z.number().nonnegative().optional(),
+  /**
+   * How the model prefers to be served. `engine` is tried first when the configured engine is
+   * `auto` (a configured explicit engine overrides it); when it cannot run here, `auto`'s own order
+   * follows and the fallback is logged.
+   */
+  serving: z
+    .object({ engine: z.enum(ENGINE_CHOICES as [EngineChoice, ...EngineChoice[]]).optional() })
+    .optional(),
 });
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
 

@@ -11,6 +11,8 @@ export interface ThreadInit {
   engine: EngineChoice;
   models: string[];
   warmUpBatch: number;
+  /** Intra-op threads of each ONNX Runtime session in this thread. */
+  ortThreads: number;
   /** URL of a module exporting `createEngine: CreateEngine`; the built-in engines when absent. */
   engineModule?: string;
 }
@@ -27,7 +29,7 @@ export type ToThread =
   | { type: 'stats'; id: number };
 
 export type FromThread =
-  | { type: 'ready'; engine: EngineName; models: { key: string; dir: string; manifest: ModelManifest }[]; ms: number }
+  | { type: 'ready'; models: { key: string; dir: string; manifest: ModelManifest; engine: EngineName }[]; ms: number }
   | { type: 'init-error'; error: SerializedError }
   | { type: 'result'; id: number; output: Float32Array; inferMs: number }
   | { type: 'run-error'; id: number; error: SerializedError }

@@ -1,6 +1,7 @@
 /**
  * The entry point of one inference pool thread (started by `pool.ts`, never imported). It creates
- * one engine per model directory of `workerData.models`, warms each up, reports `ready`, then runs
+ * one engine per model directory of `workerData.models` (chosen per model: see `engines.ts`),
+ * warms each up, reports `ready` with each model's engine, then runs
  * batches one at a time in arrival order. Inputs arrive transferred; outputs are transferred back.
  *
  * Errors of one batch (bad input, a predict that throws) are answered as `run-error` and the thread
@@ -9,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { CreateEngine, EngineContext, EngineName, InferenceEngine } from './engine.js';
+import type { CreateEngine, EngineContext, InferenceEngine } from './engine.js';
 import { modelKey } from './engine.js';
 import { InferenceInputError } from './errors.js';
 import { readModelManifest } from './manifest.js';
@@ -26,6 +27,7 @@ function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
 
 const context: EngineContext = {
   log: (level, msg, fields) => post({ type: 'log', level, msg, ...(fields ? { fields } : {}) }),
+  intraOpThreads: init.ortThreads,
 };
 
 const engines = new Map<string, InferenceEngine>();
@@ -43,20 +45,18 @@ async function start(): Promise<void> {
   const t0 = performance.now();
   const create = await loadFactory();
   const models: Extract<FromThread, { type: 'ready' }>['models'] = [];
-  let engineName: EngineName | undefined;
   for (const dir of init.models) {
     const manifest = await readModelManifest(dir);
     const key = modelKey(manifest);
     if (engines.has(key)) throw new Error(`model ${key} is listed twice (${dir})`);
-    const engine = await create(init.engine, context);
+    const engine = await create(init.engine, context, { modelDir: dir, manifest });
     engines.set(key, engine);
-    engineName ??= engine.name;
     await engine.load(dir, manifest);
     await engine.warmUp(init.warmUpBatch);
-    models.push({ key, dir, manifest });
+    models.push({ key, dir, manifest, engine: engine.name });
   }
-  if (engineName === undefined) throw new Error('no models to load');
-  post({ type: 'ready', engine: engineName, models, ms: Math.round(performance.now() - t0) });
+  if (models.length === 0) throw new Error('no models to load');
+  post({ type: 'ready', models, ms: Math.round(performance.now() - t0) });
 }
 
 async function handle(msg: ToThread): Promise<void> {
@@ -76,8 +76,18 @@ async function handle(msg: ToThread): Promise<void> {
       return;
     }
     case 'stats': {
-      const first = engines.values().next();
-      const s = first.done ? { tensors: 0, bytes: 0 } : first.value.stats();
+      // TF.js engines report the thread's whole tensor registry (count it once); other engines
+      // report their own memory (sum them).
+      const s = { tensors: 0, bytes: 0 };
+      let tfjsCounted = false;
+      for (const engine of engines.values()) {
+        const tfjs = engine.name.startsWith('tfjs-');
+        if (tfjs && tfjsCounted) continue;
+        tfjsCounted ||= tfjs;
+        const e = engine.stats();
+        s.tensors += e.tensors;
+        s.bytes += e.bytes;
+      }
       post({ type: 'stats', id: msg.id, ...s });
       return;
     }

@@ -4,12 +4,15 @@
  * get the member evicted).
  *
  * Every thread loads every model of `options.models` on its own engine (one model runtime per
- * thread; TF.js wasm is single-threaded in Node, so threads are how a worker uses its cores).
+ * thread; TF.js wasm is single-threaded in Node, so threads are how a worker uses its cores; an
+ * ONNX Runtime session adds `ortThreads` intra-op threads of its own). The engine is chosen per
+ * model, so one pool may serve a model on ONNX Runtime beside another on TF.js.
  * A batch goes to an idle thread; when all are busy it waits in a bounded queue. Inputs are
  * transferred to the thread and outputs transferred back: no copies of frame data between threads.
  *
  * This module never imports an engine: the main thread stays free of TF.js (or any runtime).
  */
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -45,11 +48,24 @@ export interface InferencePoolOptions {
    */
   threads?: number;
   /**
-   * Which engine: `auto` takes `tfjs-tensorflow` when tfjs-node(-gpu) is installed, else
-   * `tfjs-wasm`, else `tfjs-cpu`. An explicit engine that cannot run here fails `start()`.
+   * Which engine, chosen per model: `auto` takes the manifest's `serving.engine` when it names one
+   * that runs here, else `onnxruntime` when the model folder holds `model.onnx`, else
+   * `tfjs-tensorflow` when tfjs-node(-gpu) is installed, else `tfjs-wasm`, else `tfjs-cpu`. An
+   * explicit engine applies to every model and fails `start()` when it cannot run here.
    * @defaultValue 'auto'
    */
   engine?: EngineChoice;
+  /**
+   * Intra-op threads of every ONNX Runtime session (one session per model per pool thread; TF.js
+   * ignores it). One per pool thread by default, so `threads` alone decides how many cores
+   * inference takes: on the 2-core build machine (`npm run bench:engines`), a session on 2 intra-op
+   * threads ran mnist-cnn at 8.6k frames/s against 18k on 1 while other processes were busy, and at
+   * 34k against 18k when they were quiet; 2 pool threads of 1 intra-op thread each were the fastest
+   * configuration, or within 10% of it, for every shipped model in both runs. `start()` logs a
+   * warning when `threads x ortThreads` exceeds `os.availableParallelism()`.
+   * @defaultValue 1
+   */
+  ortThreads?: number;
   /** Largest batch the caller will send; every model runs batches of 1 and this size before `start()` resolves. @defaultValue 1 */
   warmUpBatch?: number;
   /**
@@ -75,10 +91,12 @@ export interface PoolModel {
   /** `${manifest.name}@${manifest.version}`: what `run()` takes. */
   key: string;
   manifest: ModelManifest;
+  /** The engine serving this model (the same on every thread; models of one pool may differ). */
+  engine: EngineName;
 }
 
 export interface PoolStartResult {
-  /** The engine actually running (the same on every thread). */
+  /** The engine of the first model (`models[0].engine`); each model's own is in `models`. */
   engine: EngineName;
   models: PoolModel[];
 }
@@ -86,6 +104,7 @@ export interface PoolStartResult {
 export interface PoolRunResult {
   /** `[batch, ...outputShape]` flattened; owned by the caller (it was transferred, not shared). */
   output: Float32Array;
+  /** The engine that ran this batch (its model's engine). */
   engine: EngineName;
   /** Time the engine took inside the thread (tensor in, predict, data out). */
   inferMs: number;
@@ -164,7 +183,8 @@ interface Slot {
   index: number;
   worker: Worker | undefined;
   ready: boolean;
-  engine: EngineName | undefined;
+  /** Model key -> the engine serving it in this thread. */
+  engines: Map<string, EngineName>;
   inflight: Map<number, Job>;
   statsWaiters: Map<number, (s: { tensors: number; bytes: number } | undefined) => void>;
   /** Settles the start of the current worker (first start or replacement). */
@@ -217,6 +237,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
   const threads = positiveInt('threads', options.threads ?? 1);
   const warmUpBatch = positiveInt('warmUpBatch', options.warmUpBatch ?? 1);
   const maxQueuedBatches = positiveInt('maxQueuedBatches', options.maxQueuedBatches ?? 2 * threads);
+  const ortThreads = positiveInt('ortThreads', options.ortThreads ?? 1);
   const engine = options.engine ?? 'auto';
   if (!ENGINE_CHOICES.includes(engine)) throw new RangeError(`engine must be one of ${ENGINE_CHOICES.join(', ')}, got ${JSON.stringify(engine)}`);
   if (options.models.length === 0) throw new RangeError('models must name at least one model directory');
@@ -248,7 +269,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     index,
     worker: undefined,
     ready: false,
-    engine: undefined,
+    engines: new Map(),
     inflight: new Map(),
     statsWaiters: new Map(),
     starting: undefined,
@@ -316,7 +337,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
       }
       case 'ready': {
         slot.ready = true;
-        slot.engine = msg.engine;
+        slot.engines = new Map(msg.models.map((m) => [m.key, m.engine]));
         slot.restartAttempts = 0;
         const s = slot.starting;
         slot.starting = undefined;
@@ -340,7 +361,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
           completed++;
           job.resolve({
             output: msg.output,
-            engine: (slot.engine ?? started?.engine) as EngineName,
+            engine: (slot.engines.get(job.key) ?? started?.models.find((m) => m.key === job.key)?.engine ?? started?.engine) as EngineName,
             inferMs: msg.inferMs,
             waitMs: job.dispatchedAt - job.enqueuedAt,
             thread: slot.index,
@@ -386,7 +407,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
 
   function startSlot(slot: Slot): Promise<Extract<FromThread, { type: 'ready' }>> {
     return new Promise((resolve, reject) => {
-      const init: ThreadInit = { index: slot.index, engine, models: options.models, warmUpBatch, ...(engineModule ? { engineModule } : {}) };
+      const init: ThreadInit = { index: slot.index, engine, models: options.models, warmUpBatch, ortThreads, ...(engineModule ? { engineModule } : {}) };
       let worker: Worker;
       try {
         worker = spawnThread(init);
@@ -408,9 +429,10 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     if (state === 'closed') return;
     startSlot(slot).then(
       (ready) => {
-        log.info({ thread: slot.index, engine: ready.engine, ms: ready.ms }, `inference thread ${slot.index} replaced`);
-        if (started && ready.engine !== started.engine) {
-          log.warn({ thread: slot.index, engine: ready.engine, expected: started.engine }, `replacement thread ${slot.index} runs ${ready.engine}, not ${started.engine}`);
+        log.info({ thread: slot.index, engines: Object.fromEntries(slot.engines), ms: ready.ms }, `inference thread ${slot.index} replaced`);
+        for (const m of started?.models ?? []) {
+          const now = slot.engines.get(m.key);
+          if (now !== m.engine) log.warn({ thread: slot.index, model: m.key, engine: now, expected: m.engine }, `replacement thread ${slot.index} runs ${m.key} on ${now}, not ${m.engine}`);
         }
         dispatch();
       },
@@ -435,7 +457,11 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
   async function doStart(): Promise<PoolStartResult> {
     state = 'starting';
     const t0 = performance.now();
-    log.info({ threads, engine, models: options.models, warmUpBatch }, 'inference pool starting');
+    log.info({ threads, engine, ortThreads, models: options.models, warmUpBatch }, 'inference pool starting');
+    const cores = availableParallelism();
+    if (threads * ortThreads > cores) {
+      log.warn({ threads, ortThreads, cores }, `${threads} threads x ${ortThreads} ONNX Runtime intra-op threads exceed the ${cores} cores: sessions will compete for them`);
+    }
     let readies: Extract<FromThread, { type: 'ready' }>[];
     try {
       readies = await Promise.all(slots.map((s) => startSlot(s)));
@@ -448,15 +474,21 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     if ((state as State) === 'closed') throw new PoolClosedError();
     const first = readies[0];
     if (!first) throw new PoolStateError('no threads');
-    const engines = new Set(readies.map((r) => r.engine));
-    if (engines.size > 1) {
-      await close();
-      throw new PoolStartError(0, `threads selected different engines: ${[...engines].join(', ')}`);
+    const firstModel = first.models[0];
+    if (!firstModel) throw new PoolStateError('no models');
+    for (const r of readies) {
+      const differs = r.models.find((m, i) => m.engine !== first.models[i]?.engine);
+      if (differs) {
+        await close();
+        throw new PoolStartError(0, `threads selected different engines for ${differs.key}: ${[...new Set(readies.map((x) => x.models.find((m) => m.key === differs.key)?.engine))].join(', ')}`);
+      }
     }
     for (const m of first.models) inputSizes.set(m.key, itemSize(m.manifest.inputShape));
     state = 'running';
-    started = { engine: first.engine, models: first.models.map((m) => ({ key: m.key, manifest: m.manifest })) };
-    log.info({ threads, engine: first.engine, models: [...inputSizes.keys()], ms: Math.round(performance.now() - t0) }, `inference pool running on ${first.engine}`);
+    started = { engine: firstModel.engine, models: first.models.map((m) => ({ key: m.key, manifest: m.manifest, engine: m.engine })) };
+    const engines = Object.fromEntries(first.models.map((m) => [m.key, m.engine]));
+    const names = [...new Set(first.models.map((m) => m.engine))].join(', ');
+    log.info({ threads, ortThreads, engines, ms: Math.round(performance.now() - t0) }, `inference pool running on ${names}`);
     dispatch();
     return started;
   }
