@@ -324,6 +324,7 @@ async function main() {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([name, v]) => [name, percentile(ascending(v), 50)])),
+    latencySegmentsP99Ms: Object.fromEntries(Object.entries(segments).map(([name, v]) => [name, percentile(ascending(v), 99)])),
     stageMsPerBatch,
     latencyPhase,
     e2eCheck,

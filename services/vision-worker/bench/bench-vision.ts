@@ -274,6 +274,7 @@ async function main() {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
+    latencySegmentsP99Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 99)])),
     stageMsPerBatch,
     latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
