@@ -24,7 +24,7 @@ export const finiteSchema = z.number({ message: 'must be a finite number' });
 export const modelRefSchema = z.object({
   name: idSchema,
   version: idSchema,
-  engine: z.string().min(1).max(64).describe('Inference engine and backend, e.g. `tfjs-wasm`, `onnxruntime-cpu`.'),
+  engine: z.string().min(1).max(64).describe('The engine that produced the result: `onnxruntime`, `tfjs-tensorflow`, `tfjs-wasm` or `tfjs-cpu`.'),
 });
 export type ModelRef = z.infer<typeof modelRefSchema>;
 
