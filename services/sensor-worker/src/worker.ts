@@ -1,19 +1,21 @@
-import type { EachBatchPayload } from 'kafkajs';
 import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
-import { StreamWorker, type BatchContext, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
+import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
+import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
 import type { SensorWorkerConfig } from './config.js';
 import { createModelRouter, sequenceModel, type SequenceModel } from './models.js';
-import { processSensorBatch, type SensorBatchOutcome } from './pipeline.js';
-import type { PartitionState } from './state/checkpoint.js';
+import { commitSensor, prepareSensor, type LiveState, type PreparedSensor, type SensorCommitOutcome, type SensorPipelineDeps } from './pipeline.js';
 
 export type { WorkerState };
 
+/** Counted when committed. */
 export interface SensorWorkerCounters {
+  /** Fetched batches committed, and the transactions that committed them. */
   batches: number;
+  commits: number;
   consumed: number;
   samples: number;
   windows: number;
@@ -35,13 +37,16 @@ export interface SensorWorkerCounters {
 }
 
 /**
- * The sensor worker: a {@link StreamWorker} whose batches go through {@link processSensorBatch}.
- * Every configured asset model is loaded on the inference pool's threads, with one micro-batcher
- * per model gathering windows of many assets and partitions into one inference batch.
+ * The sensor worker: a pipelined {@link StreamWorker}. A partition's fetched batches are prepared
+ * one after the other as they arrive ({@link prepareSensor}: windows, inference, scores, alerts,
+ * state snapshot) while earlier ones commit ({@link commitSensor}). Every configured asset model
+ * is loaded on the inference pool's threads, with one micro-batcher per model gathering windows of
+ * many assets and partitions into one inference batch.
  */
 export class SensorWorker {
   readonly counters: SensorWorkerCounters = {
     batches: 0,
+    commits: 0,
     consumed: 0,
     samples: 0,
     windows: 0,
@@ -60,8 +65,11 @@ export class SensorWorker {
     inferMs: 0,
     commitMs: 0,
   };
-  private readonly core: StreamWorker;
-  private readonly states = new Map<string, PartitionState>();
+  private readonly core: StreamWorker<PreparedSensor>;
+  private readonly states = new Map<string, LiveState>();
+  /** Per partition: the lane generation (bumped when its uncommitted batches are dropped) and the chain of its prepares. */
+  private readonly generations = new Map<string, number>();
+  private readonly prepares = new Map<string, Promise<unknown>>();
   private pool: InferencePool | undefined;
   private batchers = new Map<string, MicroBatcher<Float32Array, Float32Array>>();
   private route: ((assetId: string) => SequenceModel | undefined) | undefined;
@@ -74,7 +82,24 @@ export class SensorWorker {
       { kind: 'sensor', inputTopic: config.topics.readings, ...config },
       {
         setUp: () => this.setUp(),
-        processBatch: (payload, context) => this.onBatch(payload, context),
+        pipeline: {
+          // A partition's prepares run one after the other: each advances its windows and alerts.
+          prepare: (unit, context) => {
+            const key = `${unit.topic}:${unit.partition}`;
+            const generation = this.generations.get(key) ?? 0;
+            const previous = this.prepares.get(key) ?? Promise.resolve();
+            const run = previous.then(() => prepareSensor(this.deps(context, unit), unit.batch, generation));
+            this.prepares.set(key, run.catch(() => undefined));
+            return run;
+          },
+          commit: async (prepared, current, context) => this.count(prepared, await commitSensor(this.deps(context, prepared[prepared.length - 1]!.batch), prepared, current)),
+          onDrop: (topic, partition) => {
+            // Prepared state may be ahead of what committed: the next batch restores from the checkpoint.
+            const key = `${topic}:${partition}`;
+            this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+            this.states.delete(key);
+          },
+        },
         onGroupJoin: (assigned) => {
           // Partitions that moved away: their state now belongs to the new owner's checkpoint.
           for (const key of this.states.keys()) {
@@ -113,7 +138,7 @@ export class SensorWorker {
   /** Assets with a raised alert, across the partitions this worker holds now. */
   openAlerts(): number {
     let n = 0;
-    for (const s of this.states.values()) for (const a of s.assets.values()) if (a.alerts.raised() !== null) n++;
+    for (const s of this.states.values()) for (const a of s.state.assets.values()) if (a.alerts.raised() !== null) n++;
     return n;
   }
 
@@ -154,53 +179,53 @@ export class SensorWorker {
     return { engine: started.engine, routes: c.models.map((r) => r.pattern) };
   }
 
-  private async onBatch(payload: EachBatchPayload, context: BatchContext): Promise<void> {
+  private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): SensorPipelineDeps {
     const c = this.config;
-    const outcome = await processSensorBatch(
-      {
-        workerId: c.workerId,
-        groupId: c.groupId,
-        topics: c.topics,
-        limits: c.limits,
-        skew: { maxFutureSkewMs: c.maxFutureSkewMs, maxPastSkewMs: c.maxPastSkewMs },
-        windows: { allowedLatenessMs: c.allowedLatenessMs, maxGapMs: c.maxGapMs, ...(c.gridOriginMs === undefined ? {} : { gridOriginMs: c.gridOriginMs }) },
-        alertTopChannels: c.alertTopChannels,
-        dedupeTtlMs: c.dedupeTtlMs,
-        checkpointTtlMs: c.checkpointTtlMs,
-        redis: context.redis,
-        transactions: context.transactions,
-        logger: this.logger,
-        route: this.route!,
-        reconstruct: (model, x) => this.batchers.get(model.key)!.submit(x),
-        committedOffset: context.committedOffset,
-        seek: context.seek,
-        beforeCommit: () => payload.heartbeat(),
-        states: this.states,
-      },
-      payload.batch,
-    );
-    this.count(outcome);
+    return {
+      workerId: c.workerId,
+      groupId: c.groupId,
+      topics: c.topics,
+      limits: c.limits,
+      skew: { maxFutureSkewMs: c.maxFutureSkewMs, maxPastSkewMs: c.maxPastSkewMs },
+      windows: { allowedLatenessMs: c.allowedLatenessMs, maxGapMs: c.maxGapMs, ...(c.gridOriginMs === undefined ? {} : { gridOriginMs: c.gridOriginMs }) },
+      alertTopChannels: c.alertTopChannels,
+      dedupeTtlMs: c.dedupeTtlMs,
+      checkpointTtlMs: c.checkpointTtlMs,
+      redis: context.redis,
+      transactions: context.transactions,
+      logger: this.logger,
+      route: this.route!,
+      reconstruct: (model, x) => this.batchers.get(model.key)!.submit(x),
+      committedOffset: context.committedOffset,
+      beforeCommit: () => unit.heartbeat(),
+      states: this.states,
+    };
   }
 
-  private count(o: SensorBatchOutcome): void {
+  /** Counted when committed: a batch read again after a failure counts once. */
+  private count(prepared: PreparedBatch<LaneUnit, PreparedSensor>[], c: SensorCommitOutcome): void {
     const k = this.counters;
-    k.batches += 1;
-    k.consumed += o.consumed;
-    k.samples += o.samples;
-    k.windows += o.windows;
-    k.anomalous += o.anomalous;
-    k.raised += o.raised;
-    k.cleared += o.cleared;
-    k.duplicates += o.duplicates;
-    k.duplicateSamples += o.duplicateSamples;
-    k.lateSamples += o.lateSamples;
-    k.deadLettered += Object.values(o.deadLettered).reduce((a, b) => a + b, 0);
-    if (o.restored) {
-      k.restores += 1;
-      if (!o.restored.found) k.checkpointMisses += 1;
+    k.commits += 1;
+    k.commitMs += c.commitMs;
+    for (const { value } of prepared) {
+      const o = value.outcome;
+      k.batches += 1;
+      k.consumed += o.consumed;
+      k.samples += o.samples;
+      k.windows += o.windows;
+      k.anomalous += o.anomalous;
+      k.raised += o.raised;
+      k.cleared += o.cleared;
+      k.duplicates += o.duplicates;
+      k.duplicateSamples += o.duplicateSamples;
+      k.lateSamples += o.lateSamples;
+      k.deadLettered += Object.values(o.deadLettered).reduce((a, b) => a + b, 0);
+      if (o.restored) {
+        k.restores += 1;
+        if (!o.restored.found) k.checkpointMisses += 1;
+      }
+      k.claimMs += o.timings.claimMs;
+      k.inferMs += o.timings.inferMs;
     }
-    k.claimMs += o.timings.claimMs;
-    k.inferMs += o.timings.inferMs;
-    k.commitMs += o.timings.commitMs;
   }
 }

@@ -66,6 +66,11 @@ export interface PartitionLanesOptions<B extends LaneBatch, U> {
   backoff?: { initialMs: number; maxMs: number };
   /** Called after every commit with the number of batches it took. */
   onCommit?(topic: string, partition: number, batches: number): void;
+  /**
+   * Called when a lane drops its uncommitted batches (failure, seek, rebalance): whatever the
+   * caller built from them (state advanced by prepares) must be dropped too.
+   */
+  onDrop?(topic: string, partition: number): void;
   logger: Logger;
 }
 
@@ -147,6 +152,7 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
     const from = seek ? err.offset : lane.units[0]?.batch.firstOffset();
     lane.generation += 1;
     lane.units = [];
+    options.onDrop?.(lane.topic, lane.partition);
     if (!seek) lane.failures += 1;
     const delay = seek ? 0 : Math.min(backoff.maxMs, backoff.initialMs * 2 ** (lane.failures - 1));
     if (seek) log.warn({ topic: lane.topic, partition: lane.partition, offset: from }, err.message);
@@ -238,6 +244,7 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
       for (const lane of lanes.values()) {
         lane.generation += 1;
         lane.units = [];
+        options.onDrop?.(lane.topic, lane.partition);
         // kafkajs keeps paused partitions paused across a rebalance: give back what we paused.
         if (lane.recovering || lane.pausedForBackpressure) options.control.resume(lane.topic, lane.partition);
         lane.recovering = false;

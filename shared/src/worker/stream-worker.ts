@@ -53,6 +53,8 @@ export interface PipelineHooks<U> {
   commit(prepared: PreparedBatch<LaneUnit, U>[], current: () => boolean, context: BatchContext): Promise<void>;
   /** Uncommitted batches per partition before it is paused. @defaultValue 16 */
   maxPendingPerPartition?: number;
+  /** A partition's uncommitted batches were dropped (failure or rebalance): drop what was built from them. */
+  onDrop?(topic: string, partition: number): void;
 }
 
 export interface StreamWorkerHooks<U = never> {
@@ -163,6 +165,7 @@ export class StreamWorker<U = never> {
             seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
           },
           ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
+          ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
           logger: this.logger,
         });
       }
