@@ -54,8 +54,17 @@ export function createPartitionTransactions(options: {
   logger: Logger;
   /** @defaultValue 60000 (Kafka's default transaction timeout) */
   transactionTimeoutMs?: number;
+  /**
+   * How long after a commit the same producer's next transaction waits before its first write.
+   * EndTxn returns before the broker has written the commit markers; a write that comes sooner
+   * meets CONCURRENT_TRANSACTIONS, which kafkajs answers with a metadata refresh and a retry
+   * (measured: 116 of them in 20 s at 150 frames/s, in the p99 latency). @defaultValue 10
+   */
+  markerSettleMs?: number;
 }): PartitionTransactions {
   const producers = new Map<string, Producer>();
+  const lastCommitAt = new Map<string, number>();
+  const settleMs = options.markerSettleMs ?? 10;
   const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
 
   const disconnect = async (key: string) => {
@@ -119,9 +128,12 @@ export function createPartitionTransactions(options: {
         async commit(c) {
           try {
             const topicMessages = c.outputs.filter((o) => o.messages.length > 0);
+            const settle = (lastCommitAt.get(key) ?? 0) + settleMs - performance.now();
+            if (settle > 0) await new Promise((r) => setTimeout(r, settle));
             if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
             await retryConcurrentTransactions(() => tx.sendOffsets({ consumerGroupId: c.groupId, topics: [{ topic, partitions: [{ partition, offset: c.nextOffset }] }] }));
             await tx.commit();
+            lastCommitAt.set(key, performance.now());
             done = true;
           } catch (err) {
             await abort();
