@@ -13,7 +13,7 @@ export const anomalyScoreSchema = z
     windowId: idSchema.describe('`<assetId>@<windowStart>`: one score per window id.'),
     windowStart: epochMsSchema.describe('Event time of the first sample in the window (inclusive).'),
     windowEnd: epochMsSchema.describe('Event time just after the last sample (exclusive).'),
-    score: nonNegative.describe('Reconstruction error of the autoencoder, in normalised units.'),
+    score: nonNegative.describe("How far the window is from normal: its reconstruction error as the model manifest's `scoring` defines it (window MSE, or per-channel error, step, stillness and level relative to normal data)."),
     threshold: nonNegative.describe('Calibrated on normal data; from the model manifest.'),
     anomalous: z.boolean().describe('score > threshold.'),
     contributions: z.record(channelSchema, nonNegative).describe('Each channel\'s share of the score (they sum to the score).'),
