@@ -32,8 +32,6 @@ export interface BatchContext {
   transactions: PartitionTransactions;
   /** The group's committed offset of an input partition (undefined when none). */
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
-  /** Makes the consumer read a partition from `offset` next (a previous owner committed past what it holds). */
-  seek: (topic: string, partition: number, offset: string) => void;
 }
 
 /** A fetched batch in a pipelined worker's lane, with the heartbeat of the fetch that brought it. */
@@ -60,12 +58,8 @@ export interface PipelineHooks<U> {
 export interface StreamWorkerHooks<U = never> {
   /** Loads models and starts the inference pool before the consumer joins; returns fields for the `running` log line. */
   setUp(): Promise<Record<string, unknown>>;
-  /**
-   * One input partition's batch, start to commit, inside `eachBatch`. Throwing means nothing was
-   * committed: the error is logged and kafkajs reads the batch again. Either this or `pipeline`.
-   */
-  processBatch?(payload: EachBatchPayload, context: BatchContext): Promise<void>;
-  pipeline?: PipelineHooks<U>;
+  /** How a fetched batch is prepared and committed (see partition-lanes.ts). */
+  pipeline: PipelineHooks<U>;
   /** After every group join (a rebalance): partitions may have moved. */
   onGroupJoin?(assigned: number[]): void;
   /** Cleanups after the consumer has left the group and before producers close (drain batchers). */
@@ -78,10 +72,11 @@ export interface StreamWorkerHooks<U = never> {
 
 /**
  * The consumer side every worker kind shares: a Kafka consumer group reading one input topic in
- * batches, one transactional producer per input partition (exactly once, see
- * {@link createPartitionTransactions}), a Redis connection for dedupe and state, heartbeats
- * while a batch works, and the lifecycle (graceful stop with a deadline, fail on a fatal error).
- * The worker kind supplies the batch handler and its own set-up and cleanups.
+ * batches handed to per-partition lanes (prepared at once, committed in order; see
+ * partition-lanes.ts), one transactional producer per input partition (exactly once, see
+ * {@link createPartitionTransactions}), a Redis connection for dedupe and state, and the
+ * lifecycle (graceful stop with a deadline, fail on a fatal error). The worker kind supplies how a
+ * batch is prepared and committed, and its own set-up and cleanups.
  */
 export class StreamWorker<U = never> {
   state: WorkerState = 'starting';
@@ -92,7 +87,6 @@ export class StreamWorker<U = never> {
   private redis: Redis | undefined;
   private transactions: PartitionTransactions | undefined;
   private lanes: PartitionLanes<LaneUnit> | undefined;
-  private context: BatchContext | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone: () => void = () => undefined;
@@ -141,9 +135,9 @@ export class StreamWorker<U = never> {
         maxBytesPerPartition: s.fetchMaxBytesPerPartition,
         maxBytes: Math.max(s.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
         heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
-        // Pipelined: a partition resumed after a pause waits for the fetch in flight, which the
-        // broker holds this long when the other partitions have no data.
-        ...(this.hooks.pipeline ? { maxWaitTimeInMs: 100 } : {}),
+        // A partition resumed after a pause waits for the fetch in flight, which the broker holds
+        // this long when the other partitions have no data.
+        maxWaitTimeInMs: 100,
       });
       this.consumer = consumer;
       const transactions = this.transactions;
@@ -151,25 +145,21 @@ export class StreamWorker<U = never> {
         redis: this.redis,
         transactions,
         committedOffset: (topic, partition) => this.committedOffset(topic, partition),
-        seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
       };
-      this.context = context;
       const pipeline = this.hooks.pipeline;
-      if (pipeline) {
-        this.lanes = createPartitionLanes<LaneUnit, U>({
-          prepare: (unit) => pipeline.prepare(unit, context),
-          commit: (prepared, current) => pipeline.commit(prepared, current, context),
-          control: {
-            pause: (topic, partition) => consumer.pause([{ topic, partitions: [partition] }]),
-            resume: (topic, partition) => consumer.resume([{ topic, partitions: [partition] }]),
-            seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
-          },
-          ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
-          ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
-          logger: this.logger,
-        });
-      }
-      const lanes = this.lanes;
+      const lanes = createPartitionLanes<LaneUnit, U>({
+        prepare: (unit) => pipeline.prepare(unit, context),
+        commit: (prepared, current) => pipeline.commit(prepared, current, context),
+        control: {
+          pause: (topic, partition) => consumer.pause([{ topic, partitions: [partition] }]),
+          resume: (topic, partition) => consumer.resume([{ topic, partitions: [partition] }]),
+          seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+        },
+        ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
+        ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
+        logger: this.logger,
+      });
+      this.lanes = lanes;
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const assigned = e.payload.memberAssignment[s.inputTopic] ?? [];
         this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
@@ -177,7 +167,7 @@ export class StreamWorker<U = never> {
         // whoever held it before (and drops producers of partitions that moved away).
         void transactions.releaseAll();
         // kafkajs reads every assigned partition from its committed offset again.
-        lanes?.reset();
+        lanes.reset();
         this.hooks.onGroupJoin?.(assigned);
       });
       consumer.on(consumer.events.CRASH, (e) => {
@@ -200,28 +190,15 @@ export class StreamWorker<U = never> {
     }
   }
 
-  private async onBatch(payload: EachBatchPayload): Promise<void> {
+  private onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     // Draining: nothing new starts; the batch stays uncommitted and the next owner reads it.
-    if (this.state !== 'running' && this.state !== 'starting') return;
-    if (this.lanes) {
-      // A batch fetched before a seek back is stale: its records come again from the sought offset.
-      if (payload.isStale()) return;
-      const unit: LaneUnit = { topic: batch.topic, partition: batch.partition, firstOffset: () => batch.firstOffset(), lastOffset: () => batch.lastOffset(), batch, heartbeat: () => payload.heartbeat() };
-      if (this.lanes.offer(unit)) payload.resolveOffset(batch.lastOffset());
-      return;
-    }
-    // kafkajs heartbeats only when asked; inference waits happen here, so keep the session alive.
-    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 1_000);
-    try {
-      await this.hooks.processBatch!(payload, this.context!);
-      payload.resolveOffset(batch.lastOffset());
-    } catch (err) {
-      this.logger.error({ err, topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: batch.lastOffset() }, 'batch failed; it will be read again');
-      throw err;
-    } finally {
-      clearInterval(beat);
-    }
+    if (this.state !== 'running' && this.state !== 'starting') return Promise.resolve();
+    // A batch fetched before a seek back is stale: its records come again from the sought offset.
+    if (payload.isStale()) return Promise.resolve();
+    const unit: LaneUnit = { topic: batch.topic, partition: batch.partition, firstOffset: () => batch.firstOffset(), lastOffset: () => batch.lastOffset(), batch, heartbeat: () => payload.heartbeat() };
+    if (this.lanes!.offer(unit)) payload.resolveOffset(batch.lastOffset());
+    return Promise.resolve();
   }
 
   private async committedOffset(topic: string, partition: number): Promise<bigint | undefined> {
