@@ -107,12 +107,15 @@ export function toSampleRows(
     const n = message.samples.length;
     checkSkew(message.t0, message.t0 + (n - 1) * message.periodMs, now, o, 't0');
     const rows: SampleRow[] = new Array<SampleRow>(n);
+    const width = channels.length;
+    // One buffer for the whole chunk; each row is a view of it (a chunk holds up to 10,000 rows).
+    const all = new Float64Array(n * width);
     for (let i = 0; i < n; i++) {
       const src = message.samples[i]!;
       if (src.length !== col.length) throw new ContractViolation('schema', `samples.${i}`, `each sample row holds one value per channel (${col.length})`);
-      const values = new Float64Array(channels.length);
-      for (let j = 0; j < col.length; j++) values[col[j]!] = checkFinite(src[j]!, `samples.${i}.${j}`);
-      rows[i] = { ts: message.t0 + i * message.periodMs, values };
+      const at = i * width;
+      for (let j = 0; j < col.length; j++) all[at + col[j]!] = checkFinite(src[j]!, `samples.${i}.${j}`);
+      rows[i] = { ts: message.t0 + i * message.periodMs, values: all.subarray(at, at + width) };
     }
     return accept(rows);
   } catch (err) {
