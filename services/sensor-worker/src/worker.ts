@@ -16,6 +16,8 @@ export interface SensorWorkerCounters {
   /** Fetched batches committed, and the transactions that committed them. */
   batches: number;
   commits: number;
+  /** Prepares or commits that failed (Redis, broker, engine); their batches were read again. */
+  failures: number;
   consumed: number;
   samples: number;
   windows: number;
@@ -47,6 +49,7 @@ export class SensorWorker {
   readonly counters: SensorWorkerCounters = {
     batches: 0,
     commits: 0,
+    failures: 0,
     consumed: 0,
     samples: 0,
     windows: 0,
@@ -93,6 +96,9 @@ export class SensorWorker {
             return run;
           },
           commit: async (prepared, current, context) => this.count(prepared, await commitSensor(this.deps(context, prepared[prepared.length - 1]!.batch), prepared, current)),
+          onFailure: () => {
+            this.counters.failures += 1;
+          },
           onDrop: (topic, partition) => {
             // Prepared state may be ahead of what committed: the next batch restores from the checkpoint.
             const key = `${topic}:${partition}`;

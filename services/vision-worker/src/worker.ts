@@ -16,6 +16,8 @@ export interface WorkerCounters {
   /** Fetched batches committed, and the transactions that committed them (one takes every batch prepared since the last). */
   batches: number;
   commits: number;
+  /** Prepares or commits that failed (Redis, broker, engine); their batches were read again. */
+  failures: number;
   consumed: number;
   inspections: number;
   defects: number;
@@ -36,7 +38,7 @@ export interface WorkerCounters {
  * ({@link commitFrames}: one transaction for every batch prepared since the last commit).
  */
 export class VisionWorker {
-  readonly counters: WorkerCounters = { batches: 0, commits: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
+  readonly counters: WorkerCounters = { batches: 0, commits: 0, failures: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
   private readonly core: StreamWorker<PreparedFrames>;
   private budget: ByteBudget | undefined;
   private pool: InferencePool | undefined;
@@ -54,6 +56,9 @@ export class VisionWorker {
         pipeline: {
           prepare: (unit, context) => prepareFrames(this.deps(context, unit), unit.batch),
           commit: async (prepared, current, context) => this.count(prepared, await commitFrames(this.deps(context, prepared[prepared.length - 1]!.batch), prepared, current)),
+          onFailure: () => {
+            this.counters.failures += 1;
+          },
         },
         drain: [['batcher', () => this.batcher?.drain()]],
         close: [['pool', () => this.pool?.close()]],

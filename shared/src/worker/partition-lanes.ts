@@ -71,6 +71,8 @@ export interface PartitionLanesOptions<B extends LaneBatch, U> {
    * caller built from them (state advanced by prepares) must be dropped too.
    */
   onDrop?(topic: string, partition: number): void;
+  /** Called when a prepare or a commit fails (not for a {@link PartitionSeek}), before the backoff. */
+  onFailure?(topic: string, partition: number, err: unknown): void;
   logger: Logger;
 }
 
@@ -155,6 +157,7 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
     options.onDrop?.(lane.topic, lane.partition);
     if (!seek) lane.failures += 1;
     const delay = seek ? 0 : Math.min(backoff.maxMs, backoff.initialMs * 2 ** (lane.failures - 1));
+    if (!seek) options.onFailure?.(lane.topic, lane.partition, err);
     if (seek) log.warn({ topic: lane.topic, partition: lane.partition, offset: from }, err.message);
     else log.error({ err, topic: lane.topic, partition: lane.partition, from, retryInMs: delay }, 'batch failed; its partition is read again from the first uncommitted offset');
     if (from === null || from === undefined) {

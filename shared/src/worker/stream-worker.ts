@@ -53,6 +53,8 @@ export interface PipelineHooks<U> {
   maxPendingPerPartition?: number;
   /** A partition's uncommitted batches were dropped (failure or rebalance): drop what was built from them. */
   onDrop?(topic: string, partition: number): void;
+  /** A prepare or commit failed; the partition is read again after a backoff. */
+  onFailure?(topic: string, partition: number, err: unknown): void;
 }
 
 export interface StreamWorkerHooks<U = never> {
@@ -157,6 +159,7 @@ export class StreamWorker<U = never> {
         },
         ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
         ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
+        ...(pipeline.onFailure ? { onFailure: (topic: string, partition: number, err: unknown) => pipeline.onFailure!(topic, partition, err) } : {}),
         logger: this.logger,
       });
       this.lanes = lanes;
