@@ -15,6 +15,12 @@ export interface SimConfig {
   runId: string;
   /** Event-time origin, epoch ms. */
   start: number;
+  /**
+   * No --start was given: the origin is the moment the command started, and paced streams send
+   * each record when its event time comes (so a record's event time is when it was sent, whatever
+   * the start-up took). With --start, pacing starts when production does.
+   */
+  startIsNow: boolean;
   frames: StreamConfig & { plan: FramePlanOptions };
   readings: StreamConfig & { plan: SensorPlanOptions };
   /** Stop after this much wall-clock time. @defaultValue no limit */
@@ -333,6 +339,7 @@ export function parseSimArgs(argv: readonly string[], env: Readonly<Record<strin
       seed,
       runId,
       start,
+      startIsNow: raw('start') === undefined,
       durationMs,
       frames: {
         count: frameCount,

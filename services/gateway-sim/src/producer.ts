@@ -94,7 +94,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
  * stream ends; a failed send rejects.
  */
 async function runStream<R extends PlannedRecord<unknown>>(s: StreamRun<R>, config: SimConfig, stop: AbortSignal, deadline: number): Promise<void> {
-  const begin = performance.now();
+  // Paced from the event-time origin when it is "now": what start-up took is caught up at once,
+  // then each record goes out when its event time comes.
+  const begin = config.startIsNow ? performance.now() - Math.max(0, Date.now() - config.start) : performance.now();
   let taken = 0;
   let bytesPerRecord = s.bytesPerRecord;
   let inflight: Promise<void> | undefined;
