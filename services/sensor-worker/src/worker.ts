@@ -1,10 +1,9 @@
-import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
-import { readModelManifest } from '../../../shared/src/inference/manifest.js';
-import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
+import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
-import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
+import type { MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
 import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
+import { startWorkerInference, type WorkerInference } from '../../../shared/src/worker/worker-inference.js';
 import type { SensorWorkerConfig } from './config.js';
 import { createModelRouter, sequenceModel, type SequenceModel } from './models.js';
 import { commitSensor, prepareSensor, type LiveState, type PreparedSensor, type SensorCommitOutcome, type SensorPipelineDeps } from './pipeline.js';
@@ -73,8 +72,9 @@ export class SensorWorker {
   /** Per partition: the lane generation (bumped when its uncommitted batches are dropped) and the chain of its prepares. */
   private readonly generations = new Map<string, number>();
   private readonly prepares = new Map<string, Promise<unknown>>();
-  private pool: InferencePool | undefined;
-  private batchers = new Map<string, MicroBatcher<Float32Array, Float32Array>>();
+  private inference: WorkerInference | undefined;
+  /** Each model's micro-batcher, by model key. */
+  private readonly batchers = new Map<string, MicroBatcher<Float32Array, Float32Array>>();
   private route: ((assetId: string) => SequenceModel | undefined) | undefined;
 
   constructor(
@@ -106,14 +106,8 @@ export class SensorWorker {
             this.states.delete(key);
           },
         },
-        onGroupJoin: (assigned) => {
-          // Partitions that moved away: their state now belongs to the new owner's checkpoint.
-          for (const key of this.states.keys()) {
-            if (!assigned.includes(Number(key.slice(key.lastIndexOf(':') + 1)))) this.states.delete(key);
-          }
-        },
-        drain: [['batchers', () => Promise.all([...this.batchers.values()].map((b) => b.drain()))]],
-        close: [['pool', () => this.pool?.close()]],
+        drain: [['batchers', () => this.inference?.drain()]],
+        close: [['pool', () => this.inference?.pool.close()]],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -137,8 +131,8 @@ export class SensorWorker {
   }
 
   async poolStats(): Promise<PoolStats> {
-    if (!this.pool) throw new Error(`no inference pool in state ${this.state}`);
-    return this.pool.stats();
+    if (!this.inference) throw new Error(`no inference pool in state ${this.state}`);
+    return this.inference.pool.stats();
   }
 
   /** Assets with a raised alert, across the partitions this worker holds now. */
@@ -151,38 +145,19 @@ export class SensorWorker {
   private async setUp(): Promise<Record<string, unknown>> {
     const c = this.config;
     const dirs = [...new Set(c.models.map((r) => r.modelDir))];
-    const manifests = await Promise.all(dirs.map((d) => readModelManifest(d)));
-    this.pool = createInferencePool({ models: dirs, threads: c.inferenceThreads, engine: c.engine, ...(c.ortThreads === undefined ? {} : { ortThreads: c.ortThreads }), warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
-    const started = await this.pool.start();
+    this.inference = await startWorkerInference(dirs, c, this.logger, (size) => {
+      this.counters.inferenceBatches += 1;
+      this.counters.inferenceItems += size;
+    });
     const byDir = new Map<string, SequenceModel>();
-    // Each model's own engine: `auto` chooses per model (ONNX Runtime where model.onnx exists).
-    const engineOf = (key: string) => started.models.find((m) => m.key === key)?.engine ?? started.engine;
-    dirs.forEach((d, i) => byDir.set(d, sequenceModel(manifests[i]!, engineOf(modelKey(manifests[i]!)), c)));
-    this.route = createModelRouter(c.models, byDir);
-    const pool = this.pool;
-    for (const model of byDir.values()) {
-      const inputSize = itemSize(model.manifest.inputShape);
-      this.batchers.set(
-        model.key,
-        createMicroBatcher<Float32Array, Float32Array>({
-          maxBatchSize: c.maxBatchSize,
-          maxDelayMs: c.maxQueueDelayMs,
-          maxInFlight: c.inferenceThreads + 1,
-          run: async (windows) => {
-            const input = new Float32Array(windows.length * inputSize);
-            windows.forEach((w, i) => input.set(w, i * inputSize));
-            const { output } = await pool.run(model.key, input, windows.length);
-            return windows.map((_, i) => output.subarray(i * inputSize, (i + 1) * inputSize));
-          },
-          onBatch: (size) => {
-            this.counters.inferenceBatches += 1;
-            this.counters.inferenceItems += size;
-          },
-        }),
-      );
+    this.inference.models.forEach((served, i) => {
+      const model = sequenceModel(served.manifest, served.engine, c);
+      byDir.set(dirs[i]!, model);
+      this.batchers.set(model.key, served.batcher);
       this.logger.info({ model: model.ref, window: model.size, hop: model.hop, periodMs: model.periodMs, threshold: model.threshold, alerting: model.alerting }, 'model loaded and warm');
-    }
-    return { engine: started.engine, routes: c.models.map((r) => r.pattern) };
+    });
+    this.route = createModelRouter(c.models, byDir);
+    return { engine: this.inference.engine, routes: c.models.map((r) => r.pattern) };
   }
 
   private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): SensorPipelineDeps {

@@ -1,11 +1,10 @@
-import { itemSize, modelKey } from '../../../shared/src/inference/engine.js';
-import { readModelManifest, type ModelManifest } from '../../../shared/src/inference/manifest.js';
-import { createInferencePool, type InferencePool, type PoolStats } from '../../../shared/src/inference/pool.js';
+import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
+import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { createByteBudget, type ByteBudget } from '../../../shared/src/pipeline/byte-budget.js';
-import { createMicroBatcher, type MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
 import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
+import { startWorkerInference, type WorkerInference } from '../../../shared/src/worker/worker-inference.js';
 import type { VisionWorkerConfig } from './config.js';
 import { commitFrames, prepareFrames, type PipelineDeps, type PreparedFrames, type ServedModel } from './pipeline.js';
 
@@ -41,8 +40,7 @@ export class VisionWorker {
   readonly counters: WorkerCounters = { batches: 0, commits: 0, failures: 0, consumed: 0, inspections: 0, defects: 0, duplicates: 0, deadLettered: 0, inferenceBatches: 0, inferenceItems: 0, claimMs: 0, inferMs: 0, commitMs: 0 };
   private readonly core: StreamWorker<PreparedFrames>;
   private budget: ByteBudget | undefined;
-  private pool: InferencePool | undefined;
-  private batcher: MicroBatcher<Float32Array, Float32Array> | undefined;
+  private inference: WorkerInference | undefined;
   private served: ServedModel | undefined;
 
   constructor(
@@ -60,8 +58,8 @@ export class VisionWorker {
             this.counters.failures += 1;
           },
         },
-        drain: [['batcher', () => this.batcher?.drain()]],
-        close: [['pool', () => this.pool?.close()]],
+        drain: [['batcher', () => this.inference?.drain()]],
+        close: [['pool', () => this.inference?.pool.close()]],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -88,41 +86,21 @@ export class VisionWorker {
 
   /** The inference pool's counters and live tensors per thread. */
   async poolStats(): Promise<PoolStats> {
-    if (!this.pool) throw new Error(`no inference pool in state ${this.state}`);
-    return this.pool.stats();
+    if (!this.inference) throw new Error(`no inference pool in state ${this.state}`);
+    return this.inference.pool.stats();
   }
 
   private async setUp(): Promise<Record<string, unknown>> {
     const c = this.config;
-    const manifest = await readModelManifest(c.modelDir);
-    this.pool = createInferencePool({ models: [c.modelDir], threads: c.inferenceThreads, engine: c.engine, ...(c.ortThreads === undefined ? {} : { ortThreads: c.ortThreads }), warmUpBatch: c.maxBatchSize, log: this.logger.child({ component: 'inference-pool' }) });
-    const started = await this.pool.start();
-    this.served = servedModel(manifest, started.models.find((m) => m.key === modelKey(manifest))?.engine ?? started.engine, c);
-    this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
-
-    const key = modelKey(manifest);
-    const inputSize = this.served.inputWidth * this.served.inputHeight;
-    const classes = itemSize(manifest.outputShape);
-    const pool = this.pool;
-    this.batcher = createMicroBatcher<Float32Array, Float32Array>({
-      maxBatchSize: c.maxBatchSize,
-      maxDelayMs: c.maxQueueDelayMs,
-      // One batch more than threads: the next batch waits in the pool, so a thread never idles
-      // for the round trip between finishing a batch and receiving the next.
-      maxInFlight: c.inferenceThreads + 1,
-      run: async (tiles) => {
-        const input = new Float32Array(tiles.length * inputSize);
-        tiles.forEach((t, i) => input.set(t, i * inputSize));
-        const { output } = await pool.run(key, input, tiles.length);
-        return tiles.map((_, i) => output.subarray(i * classes, (i + 1) * classes));
-      },
-      onBatch: (size) => {
-        this.counters.inferenceBatches += 1;
-        this.counters.inferenceItems += size;
-      },
+    this.inference = await startWorkerInference([c.modelDir], c, this.logger, (size) => {
+      this.counters.inferenceBatches += 1;
+      this.counters.inferenceItems += size;
     });
+    const model = this.inference.models[0]!;
+    this.served = servedModel(model.manifest, model.engine, c);
+    this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
     this.budget = createByteBudget(c.maxInflightBytes);
-    return { engine: started.engine };
+    return { engine: this.inference.engine };
   }
 
   private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): PipelineDeps {
@@ -136,7 +114,7 @@ export class VisionWorker {
       transactions: context.transactions,
       logger: this.logger,
       model: () => this.served!,
-      inferTile: (input: Float32Array) => this.batcher!.submit(input),
+      inferTile: (input: Float32Array) => this.inference!.models[0]!.batcher.submit(input),
       committedOffset: context.committedOffset,
       beforeCommit: () => unit.heartbeat(),
       budget: this.budget!,
