@@ -10,7 +10,7 @@ import { SIM_SPEC } from '../../services/trainer/src/sensor-train.js';
 import { loadConfig } from '../../services/sensor-worker/src/config.js';
 import { SensorWorker } from '../../services/sensor-worker/src/worker.js';
 import { produce, testKafka } from '../helpers/kafka.js';
-import { createSensorTopics, readSensorOutputs } from '../helpers/sensor.js';
+import { createSensorTopics, readSensorOutputs, sensorTestEnv } from '../helpers/sensor.js';
 import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -128,20 +128,8 @@ test('the shipped pump model finds the injected anomalies through the worker', a
   // In sends of 20 chunks: a record batch must stay under the topic's max.message.bytes.
   for (let i = 0; i < messages.length; i += 20) await produce(kafka, t.topics.readings, messages.slice(i, i + 20).map((m) => m.record));
   const config = loadConfig(
-    {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS,
-      REDIS_URL: process.env.REDIS_URL,
-      SENSOR_GROUP_ID: t.groupId,
-      WORKER_ID: `${t.id}-w1`,
-      READINGS_TOPIC: t.topics.readings,
-      ANOMALY_SCORES_TOPIC: t.topics.scores,
-      ALERTS_TOPIC: t.topics.alerts,
-      READINGS_DLQ_TOPIC: t.topics.readingsDlq,
-      SENSOR_MODELS: `pump-*=${modelDir}`,
-      // The held-back run is dated 2026-01-05 (fixed, so that it is reproducible).
-      SENSOR_MAX_PAST_SKEW_MS: String(366 * 86_400_000),
-      LOG_LEVEL: 'warn',
-    },
+    // The held-back run is dated 2026-01-05 (fixed, so that it is reproducible).
+    sensorTestEnv(t, `pump-*=${modelDir}`, { SENSOR_MAX_PAST_SKEW_MS: String(366 * 86_400_000) }),
     repoRoot,
   );
   const worker = new SensorWorker(config, createLogger({ service: 'sensor-accuracy', level: 'warn' }));

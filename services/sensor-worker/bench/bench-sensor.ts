@@ -26,9 +26,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { normalise } from '../../../shared/src/anomaly/score.js';
-import { ascending, cleanUpBench, connectBench, createBenchTopics, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
+import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
 import { decodeAnomalyScore } from '../../../shared/src/contracts/anomaly.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../../../shared/src/inference/engine.js';
+import type { EngineChoice } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
@@ -53,13 +53,8 @@ const { values: flags } = parseArgs({
     'baseline-engine': { type: 'string' },
   },
 });
-const engineChoice = (flag: string, v: string | undefined): EngineChoice | undefined => {
-  if (v === undefined) return undefined;
-  if (!(ENGINE_CHOICES as readonly string[]).includes(v)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${v}`);
-  return v as EngineChoice;
-};
-const servingEngine = engineChoice('engine', flags.engine)!;
-const baselineEngine = engineChoice('baseline-engine', flags['baseline-engine']);
+const servingEngine = engineFlag('engine', flags.engine)!;
+const baselineEngine = engineFlag('baseline-engine', flags['baseline-engine']);
 const positiveInt = (name: string, text: string | undefined): number => {
   const v = Number(text);
   if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got ${text}`);

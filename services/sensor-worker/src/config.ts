@@ -3,9 +3,10 @@ import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../../../shared/src/config/env.js';
 import { DEFAULT_SENSOR_LIMITS, type SensorLimits } from '../../../shared/src/contracts/sensor.js';
 import { createTopicCatalog } from '../../../shared/src/contracts/topics.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../../../shared/src/inference/engine.js';
+import { ENGINE_CHOICES } from '../../../shared/src/inference/engine.js';
 import { DEFAULT_SAMPLE_OPTIONS } from './stages/samples.js';
 import { DEFAULT_WINDOWER_OPTIONS } from './stages/windows.js';
+import type { InferenceSettings } from '../../../shared/src/worker/worker-inference.js';
 
 export { ConfigError };
 
@@ -18,7 +19,7 @@ export interface ModelRoute {
 }
 
 /** Everything the sensor worker reads from its environment, validated. */
-export interface SensorWorkerConfig {
+export interface SensorWorkerConfig extends InferenceSettings {
   /** Instance id in logs and results. @defaultValue `sensor-<hostname>-<pid>` */
   workerId: string;
   kafkaBrokers: string[];
@@ -44,11 +45,6 @@ export interface SensorWorkerConfig {
   alerting: { raiseAfter?: number; raiseWindows?: number; clearAfter?: number };
   /** Channels listed in an alert, largest contribution first. @defaultValue 3 */
   alertTopChannels: number;
-  engine: EngineChoice;
-  /** Inference threads. @defaultValue 1 */
-  inferenceThreads: number;
-  /** Intra-op threads of each ONNX Runtime session (INFERENCE_ORT_THREADS). @defaultValue 1 (the pool's; see docs/architecture.md) */
-  ortThreads?: number;
   /** Most windows in one inference batch. @defaultValue 256 */
   maxBatchSize: number;
   /** Longest a window waits for others. @defaultValue 5 */

@@ -22,11 +22,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Admin } from 'kafkajs';
-import { ascending, cleanUpBench, connectBench, createBenchTopics, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
+import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
 import { encodeFrame } from '../../../shared/src/contracts/frame.js';
 import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
 import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
-import { ENGINE_CHOICES, itemSize, modelKey, type EngineChoice } from '../../../shared/src/inference/engine.js';
+import { itemSize, modelKey, type EngineChoice } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
@@ -49,13 +49,8 @@ const { values: flags } = parseArgs({
     'baseline-engine': { type: 'string' },
   },
 });
-const engineChoice = (flag: string, v: string | undefined): EngineChoice | undefined => {
-  if (v === undefined) return undefined;
-  if (!(ENGINE_CHOICES as readonly string[]).includes(v)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${v}`);
-  return v as EngineChoice;
-};
-const servingEngine = engineChoice('engine', flags.engine)!;
-const baselineEngine = engineChoice('baseline-engine', flags['baseline-engine']);
+const servingEngine = engineFlag('engine', flags.engine)!;
+const baselineEngine = engineFlag('baseline-engine', flags['baseline-engine']);
 const N = Number(flags.frames);
 const latencySeconds = Number(flags['latency-seconds']);
 const modelDir = resolve(repoRoot, flags['model-dir']);

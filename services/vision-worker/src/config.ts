@@ -3,12 +3,13 @@ import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../../../shared/src/config/env.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../../shared/src/contracts/frame.js';
 import { createTopicCatalog } from '../../../shared/src/contracts/topics.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../../../shared/src/inference/engine.js';
+import { ENGINE_CHOICES } from '../../../shared/src/inference/engine.js';
+import type { InferenceSettings } from '../../../shared/src/worker/worker-inference.js';
 
 export { ConfigError };
 
 /** Everything the vision worker reads from its environment, validated. */
-export interface VisionWorkerConfig {
+export interface VisionWorkerConfig extends InferenceSettings {
   /** Instance id in logs and results. @defaultValue `vision-<hostname>-<pid>` */
   workerId: string;
   kafkaBrokers: string[];
@@ -21,11 +22,6 @@ export interface VisionWorkerConfig {
   /** Tile side and stride in frame pixels; default from the model manifest's tiling. */
   tile?: number;
   stride?: number;
-  engine: EngineChoice;
-  /** Inference threads. @defaultValue 1 (see docs/architecture.md: two threads collapse beside a busy broker on 2 cores) */
-  inferenceThreads: number;
-  /** Intra-op threads of each ONNX Runtime session (INFERENCE_ORT_THREADS). @defaultValue 1 (the pool's; see docs/architecture.md) */
-  ortThreads?: number;
   /** Most tiles in one inference batch. @defaultValue 64 */
   maxBatchSize: number;
   /** Longest a tile waits for others. @defaultValue 5 */

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import type { InferencePool } from '../inference/pool.js';
 import { createKafka } from '../kafka/client.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../inference/engine.js';
 
 export interface BenchConnections {
   kafka: Kafka;
@@ -163,4 +164,11 @@ export function runBench(name: string, main: () => Promise<void>): void {
     process.exitCode = 1;
     setTimeout(() => process.exit(1), FAILED_EXIT_GRACE_MS).unref();
   });
+}
+
+/** A `--<flag>` naming an inference engine (`auto`, `onnxruntime`, `tfjs-wasm`...), checked; undefined when absent. */
+export function engineFlag(flag: string, value: string | undefined): EngineChoice | undefined {
+  if (value === undefined) return undefined;
+  if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${value}`);
+  return value as EngineChoice;
 }

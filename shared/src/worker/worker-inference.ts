@@ -6,8 +6,11 @@ import { createMicroBatcher, type MicroBatcher } from '../pipeline/micro-batcher
 
 /** What every worker kind reads from its configuration about inference. */
 export interface InferenceSettings {
+  /** INFERENCE_ENGINE. @defaultValue 'auto' (per model: onnxruntime when model.onnx exists, then TF.js) */
   engine: EngineChoice;
+  /** INFERENCE_THREADS: pool threads. @defaultValue 1 (docs/architecture.md: two threads collapse beside a busy broker on 2 cores) */
   inferenceThreads: number;
+  /** INFERENCE_ORT_THREADS: intra-op threads of each ONNX Runtime session. @defaultValue 1 (the pool's; see docs/architecture.md) */
   ortThreads?: number;
   /** Most items in one inference batch (also the pool's warm-up batch). */
   maxBatchSize: number;
