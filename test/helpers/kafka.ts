@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage, Message } from 'kafkajs';
 import { createKafka, parseBrokerList } from '../../shared/src/kafka/client.js';
+import { testStack } from './stack.js';
 
 /** A unique name per test (topics, groups, transactional ids): tests never share state. */
 export function uniqueName(prefix: string): string {
@@ -147,4 +148,13 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, timeoutMs = 30
     await consumer.disconnect();
     await admin.disconnect();
   }
+}
+
+/** The test stack's broker for one test file: ensures the stack, then a client and a connected admin. */
+export async function connectTestKafka(): Promise<{ kafka: Kafka; admin: Admin }> {
+  await testStack();
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  return { kafka, admin };
 }

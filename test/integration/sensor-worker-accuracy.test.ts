@@ -9,9 +9,8 @@ import { SENSOR_RUN_START } from '../../services/trainer/src/sensor-datasets.js'
 import { SIM_SPEC } from '../../services/trainer/src/sensor-train.js';
 import { loadConfig } from '../../services/sensor-worker/src/config.js';
 import { SensorWorker } from '../../services/sensor-worker/src/worker.js';
-import { produce, testKafka } from '../helpers/kafka.js';
+import { connectTestKafka, produce } from '../helpers/kafka.js';
 import { createSensorTopics, readSensorOutputs, sensorTestEnv } from '../helpers/sensor.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -29,10 +28,7 @@ let admin: Admin;
 const topics: string[] = [];
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
 });
 
 after(async () => {

@@ -10,10 +10,9 @@ import { createLogger } from '../../shared/src/log/logger.js';
 import { SENSOR_CHANNELS, createSensorPlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig } from '../../services/sensor-worker/src/config.js';
 import { SensorWorker } from '../../services/sensor-worker/src/worker.js';
-import { produce, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, uniqueName } from '../helpers/kafka.js';
 import { simNormalisation, writeRandomAutoencoder } from '../helpers/models.js';
 import { createSensorTopics, readSensorOutputs, repeated, sensorTestEnv, type SensorTestSetup } from '../helpers/sensor.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -47,10 +46,7 @@ async function committedTotal(t: SensorTestSetup): Promise<number> {
 const step = (i: number) => input.slice((i * input.length) / STEPS, ((i + 1) * input.length) / STEPS);
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   modelDir = mkdtempSync(join(tmpdir(), 'sensor-model-'));
   await writeRandomAutoencoder(modelDir, { window: 16, labels: SENSOR_CHANNELS, periodMs: 100, hop: 8, threshold: 1, ...(await simNormalisation()) });
   models = `pump-*=${modelDir}`;

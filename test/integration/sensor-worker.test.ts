@@ -10,10 +10,9 @@ import { createLogger } from '../../shared/src/log/logger.js';
 import { SENSOR_CHANNELS, createSensorPlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig, type SensorWorkerConfig } from '../../services/sensor-worker/src/config.js';
 import { SensorWorker } from '../../services/sensor-worker/src/worker.js';
-import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { simNormalisation, writeRandomAutoencoder } from '../helpers/models.js';
 import { createSensorTopics, readSensorOutputs, repeated, sensorTestEnv } from '../helpers/sensor.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -32,10 +31,7 @@ let modelDir: string;
 const topicsToDelete: string[] = [];
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   modelDir = mkdtempSync(join(tmpdir(), 'sensor-model-'));
   await writeRandomAutoencoder(modelDir, { window: WINDOW, labels: SENSOR_CHANNELS, periodMs: PERIOD, hop: HOP, threshold: 1, ...(await simNormalisation()) });
 });

@@ -8,9 +8,8 @@ import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { labelFrameTiles } from '../../services/trainer/src/surface-tiles.js';
 import { loadConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -25,10 +24,7 @@ let admin: Admin;
 let vt: Awaited<ReturnType<typeof createVisionTopics>>;
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   vt = await createVisionTopics(admin, 3);
 });
 

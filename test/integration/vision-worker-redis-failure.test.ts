@@ -12,9 +12,9 @@ import { createLogger } from '../../shared/src/log/logger.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { writeRandomClassifier } from '../helpers/models.js';
-import { freePort, testStack } from '../helpers/stack.js';
+import { freePort } from '../helpers/stack.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -34,10 +34,7 @@ let redisUrl: string;
 const topics: string[] = [];
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   modelDir = mkdtempSync(join(tmpdir(), 'vision-model-'));
   await writeRandomClassifier(modelDir, { inputSize: 32, labels: ['ok', 'scratch'], okLabel: 'ok', tile: 64, stride: 64 });
   const port = await freePort();

@@ -8,10 +8,9 @@ import type { Admin, Kafka } from 'kafkajs';
 import { decodeInspection } from '../../shared/src/contracts/inspection.js';
 import { headerText } from '../../shared/src/contracts/headers.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
-import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { writeRandomClassifier } from '../helpers/models.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -31,10 +30,7 @@ async function freshTopics(): Promise<void> {
 }
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   modelDir = mkdtempSync(join(tmpdir(), 'vision-model-'));
   await writeRandomClassifier(modelDir, { inputSize: 32, labels: ['ok', 'scratch'], okLabel: 'ok', tile: 64, stride: 64 });
 });

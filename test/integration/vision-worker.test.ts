@@ -13,10 +13,9 @@ import { createLogger } from '../../shared/src/log/logger.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig, type VisionWorkerConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { produce, readTopicToEnd, testKafka, uniqueName } from '../helpers/kafka.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { writeRandomClassifier } from '../helpers/models.js';
-import { testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -32,10 +31,7 @@ let modelDir: string;
 const topicsToDelete: string[] = [];
 
 before(async () => {
-  await testStack();
-  kafka = testKafka();
-  admin = kafka.admin();
-  await admin.connect();
+  ({ kafka, admin } = await connectTestKafka());
   modelDir = mkdtempSync(join(tmpdir(), 'vision-model-'));
   // Surface-like geometry: 64-pixel tiles into 32x32 inputs; 'ok' plus two defect classes.
   await writeRandomClassifier(modelDir, { inputSize: 32, labels: ['ok', 'scratch', 'pit'], okLabel: 'ok', tile: 64, stride: 64 });
