@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage, Message } from 'kafkajs';
 import { createKafka, parseBrokerList } from '../../shared/src/kafka/client.js';
 import { testStack } from './stack.js';
+import { waitFor } from './wait.js';
 
 /** A unique name per test (topics, groups, transactional ids): tests never share state. */
 export function uniqueName(prefix: string): string {
@@ -16,15 +17,30 @@ export function testKafka(clientId = uniqueName('test')): Kafka {
 }
 
 export async function createTopics(admin: Admin, topics: string[], partitions = 3, config: Record<string, string> = {}): Promise<void> {
-  await admin.createTopics({
-    topics: topics.map((topic) => ({
-      topic,
-      numPartitions: partitions,
-      replicationFactor: -1,
-      configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
-    })),
-    waitForLeaders: true,
-  });
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: -1,
+        configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+      })),
+      waitForLeaders: true,
+    });
+  } catch (err) {
+    // kafkajs's wait for leaders gives up on the first UNKNOWN_TOPIC_OR_PARTITION from a broker
+    // whose metadata lags the controller (a fresh KRaft broker): the topics exist; wait for them.
+    if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+    await waitFor(
+      async () => {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+        return meta.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+      },
+      { what: `leaders for ${topics.join(', ')}`, timeoutMs: 30_000, intervalMs: 100 },
+    ).catch((waitErr: unknown) => {
+      throw new Error(`${(waitErr as Error).message} (after ${(err as Error).message})`);
+    });
+  }
 }
 
 export interface ConsumeOptions {

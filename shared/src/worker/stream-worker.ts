@@ -3,6 +3,7 @@ import type { Admin, Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import { createKafka } from '../kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
 import type { Logger } from '../log/logger.js';
+import { createConsumptionGate, type ConsumptionGate } from './consumption-gate.js';
 import { createPartitionLanes, type PartitionLanes, type PreparedBatch } from './partition-lanes.js';
 
 /**
@@ -10,6 +11,20 @@ import { createPartitionLanes, type PartitionLanes, type PreparedBatch } from '.
  * starting -> running -> draining -> stopped, or -> failed from any of them.
  */
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** One readiness check: what `/readyz` reports per dependency. */
+export interface HealthCheck {
+  ok: boolean;
+  detail: string;
+}
+
+/** The worker's health: alive unless failed, ready when every check is ok. */
+export interface WorkerHealth {
+  state: WorkerState;
+  alive: boolean;
+  ready: boolean;
+  checks: { kafka: HealthCheck; partitions: HealthCheck; redis: HealthCheck; model: HealthCheck };
+}
 
 /** What every stream worker reads from its configuration. */
 export interface StreamWorkerSettings {
@@ -89,6 +104,12 @@ export class StreamWorker<U = never> {
   private redis: Redis | undefined;
   private transactions: PartitionTransactions | undefined;
   private lanes: PartitionLanes<LaneUnit> | undefined;
+  private gate: ConsumptionGate | undefined;
+  /** Consumer in a group generation (GROUP_JOIN seen since the last connect, crash or rebalance). */
+  private joined = false;
+  private assigned: number[] = [];
+  private kafkaProblem = 'not connected yet';
+  private modelWarm = false;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone: () => void = () => undefined;
@@ -120,8 +141,8 @@ export class StreamWorker<U = never> {
     const s = this.settings;
     try {
       const fields = await this.hooks.setUp();
+      this.modelWarm = true;
       this.redis = new Redis(s.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'));
       await this.redis.connect();
 
       const kafka = createKafka({ brokers: s.kafkaBrokers, clientId: s.workerId, logger: this.logger });
@@ -142,6 +163,9 @@ export class StreamWorker<U = never> {
         maxWaitTimeInMs: 100,
       });
       this.consumer = consumer;
+      const gate = createConsumptionGate(consumer, s.inputTopic);
+      this.gate = gate;
+      this.watchRedis(this.redis, gate);
       const transactions = this.transactions;
       const context: BatchContext = {
         redis: this.redis,
@@ -152,11 +176,7 @@ export class StreamWorker<U = never> {
       const lanes = createPartitionLanes<LaneUnit, U>({
         prepare: (unit) => pipeline.prepare(unit, context),
         commit: (prepared, current) => pipeline.commit(prepared, current, context),
-        control: {
-          pause: (topic, partition) => consumer.pause([{ topic, partitions: [partition] }]),
-          resume: (topic, partition) => consumer.resume([{ topic, partitions: [partition] }]),
-          seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
-        },
+        control: gate.control,
         ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
         ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
         ...(pipeline.onFailure ? { onFailure: (topic: string, partition: number, err: unknown) => pipeline.onFailure!(topic, partition, err) } : {}),
@@ -166,6 +186,8 @@ export class StreamWorker<U = never> {
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         const assigned = e.payload.memberAssignment[s.inputTopic] ?? [];
         this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
+        this.joined = true;
+        this.assigned = [...assigned].sort((a, b) => a - b);
         // New generation: every partition's next batch starts with a fresh producer, which fences
         // whoever held it before (and drops producers of partitions that moved away).
         void transactions.releaseAll();
@@ -174,8 +196,11 @@ export class StreamWorker<U = never> {
         this.hooks.onGroupJoin?.(assigned);
       });
       consumer.on(consumer.events.CRASH, (e) => {
+        this.notJoined(`consumer crashed: ${e.payload.error.message}${e.payload.restart ? ' (restarting)' : ''}`);
         if (!e.payload.restart) void this.fail(e.payload.error);
       });
+      consumer.on(consumer.events.REBALANCING, () => this.notJoined('rebalancing'));
+      consumer.on(consumer.events.DISCONNECT, () => this.notJoined('disconnected'));
       await consumer.connect();
       await consumer.subscribe({ topic: s.inputTopic, fromBeginning: true });
       await consumer.run({
@@ -191,6 +216,48 @@ export class StreamWorker<U = never> {
       await this.fail(err as Error);
       throw err;
     }
+  }
+
+  /**
+   * No processing without Redis (dedupe claims and sensor state live there): while it is
+   * unreachable the input topic is paused, and it resumes by itself when Redis is back. Batches
+   * in flight at that moment fail on their Redis calls and are read again after it returns.
+   */
+  private watchRedis(redis: Redis, gate: ConsumptionGate): void {
+    let down = false;
+    redis.on('error', (err: Error) => {
+      // One warning per outage; ioredis reports every reconnect attempt.
+      if (down) this.logger.debug({ err: err.message }, 'redis still unreachable');
+      else this.logger.warn({ err: err.message }, 'redis connection error');
+    });
+    redis.on('close', () => {
+      if (this.state !== 'running' && this.state !== 'starting') return;
+      down = true;
+      if (gate.hold('redis')) this.logger.warn('redis unreachable: consumption paused until it is back (no processing without dedupe and state)');
+    });
+    redis.on('ready', () => {
+      down = false;
+      if (gate.release('redis')) this.logger.info('redis reachable again: consumption resumed');
+    });
+  }
+
+  private notJoined(why: string): void {
+    this.joined = false;
+    this.kafkaProblem = why;
+  }
+
+  /** Liveness and readiness, for the ops endpoints (`/healthz`, `/readyz`). */
+  health(): WorkerHealth {
+    const redisStatus = this.redis?.status ?? 'not connected yet';
+    const held = this.gate?.holds ?? [];
+    const checks = {
+      kafka: this.joined ? { ok: true, detail: 'in the consumer group' } : { ok: false, detail: this.kafkaProblem },
+      partitions: this.joined ? { ok: true, detail: `${this.assigned.length} assigned: ${this.assigned.join(',') || 'none'}` } : { ok: false, detail: 'no assignment' },
+      redis: redisStatus === 'ready' && held.length === 0 ? { ok: true, detail: 'ready' } : { ok: false, detail: held.length > 0 ? `${redisStatus}; consumption paused` : redisStatus },
+      model: this.modelWarm ? { ok: true, detail: 'loaded and warm' } : { ok: false, detail: 'loading' },
+    };
+    const alive = this.state !== 'failed';
+    return { state: this.state, alive, ready: alive && this.state === 'running' && Object.values(checks).every((c) => c.ok), checks };
   }
 
   private onBatch(payload: EachBatchPayload): Promise<void> {

@@ -1,0 +1,63 @@
+import type { PartitionControl } from './partition-lanes.js';
+
+/** The consumer calls the gate makes (kafkajs's `pause` / `resume` / `seek`). */
+export interface PausableConsumer {
+  pause(topics: { topic: string; partitions?: number[] }[]): void;
+  resume(topics: { topic: string; partitions?: number[] }[]): void;
+  seek(target: { topic: string; partition: number; offset: string }): void;
+}
+
+/**
+ * Stops all consumption of the input topic while a dependency is down (`hold`), without losing
+ * the per-partition pauses the lanes make meanwhile (backpressure, a failed batch's backoff).
+ *
+ * Why a gate and not a plain topic pause: in kafkajs a whole-topic pause clears the partitions'
+ * own pause marks, and resuming one partition of a paused topic makes that partition active
+ * again (subscriptionState.js). So while held, the lanes' pauses and resumes are only recorded;
+ * on release the topic is resumed and the partitions still paused by their lanes are paused again.
+ */
+export interface ConsumptionGate {
+  /** What the partition lanes use instead of the consumer. */
+  readonly control: PartitionControl;
+  /** Pauses the whole input topic for `reason` (idempotent per reason). Returns true when this started a hold. */
+  hold(reason: string): boolean;
+  /** Ends the hold for `reason`; consumption resumes when no reason is left. Returns true when this ended the last hold. */
+  release(reason: string): boolean;
+  /** Reasons holding consumption now (empty: consuming). */
+  readonly holds: readonly string[];
+}
+
+export function createConsumptionGate(consumer: PausableConsumer, topic: string): ConsumptionGate {
+  const lanePaused = new Set<number>();
+  const holds = new Set<string>();
+  return {
+    control: {
+      pause(t, partition) {
+        lanePaused.add(partition);
+        if (holds.size === 0) consumer.pause([{ topic: t, partitions: [partition] }]);
+      },
+      resume(t, partition) {
+        lanePaused.delete(partition);
+        if (holds.size === 0) consumer.resume([{ topic: t, partitions: [partition] }]);
+      },
+      seek(t, partition, offset) {
+        consumer.seek({ topic: t, partition, offset });
+      },
+    },
+    hold(reason) {
+      if (holds.has(reason)) return false;
+      holds.add(reason);
+      if (holds.size === 1) consumer.pause([{ topic }]);
+      return holds.size === 1;
+    },
+    release(reason) {
+      if (!holds.delete(reason) || holds.size > 0) return false;
+      consumer.resume([{ topic }]);
+      if (lanePaused.size > 0) consumer.pause([{ topic, partitions: [...lanePaused] }]);
+      return true;
+    },
+    get holds() {
+      return [...holds];
+    },
+  };
+}
