@@ -69,3 +69,22 @@ test('holds for several reasons: consumption resumes after the last release', ()
   gate.control.seek('t', 0, '42');
   assert.deepEqual(seeks, ['t:0@42']);
 });
+
+test('after close nothing reaches the consumer (it has left; kafkajs would throw)', () => {
+  const calls: string[] = [];
+  const gate = createConsumptionGate(
+    {
+      pause: () => calls.push('pause'),
+      resume: () => calls.push('resume'),
+      seek: () => calls.push('seek'),
+    },
+    't',
+  );
+  gate.close();
+  gate.control.pause('t', 0);
+  gate.control.resume('t', 0);
+  gate.control.seek('t', 0, '1');
+  gate.hold('redis');
+  gate.release('redis');
+  assert.deepEqual(calls, []);
+});

@@ -25,39 +25,50 @@ export interface ConsumptionGate {
   release(reason: string): boolean;
   /** Reasons holding consumption now (empty: consuming). */
   readonly holds: readonly string[];
+  /**
+   * The consumer is leaving: every later call is dropped. A lane's backoff timer may fire after
+   * the consumer disconnected, and kafkajs throws on a resume then (outside any caller that could
+   * catch it: an uncaught exception).
+   */
+  close(): void;
 }
 
 export function createConsumptionGate(consumer: PausableConsumer, topic: string): ConsumptionGate {
   const lanePaused = new Set<number>();
   const holds = new Set<string>();
+  let closed = false;
   return {
     control: {
       pause(t, partition) {
         lanePaused.add(partition);
-        if (holds.size === 0) consumer.pause([{ topic: t, partitions: [partition] }]);
+        if (holds.size === 0 && !closed) consumer.pause([{ topic: t, partitions: [partition] }]);
       },
       resume(t, partition) {
         lanePaused.delete(partition);
-        if (holds.size === 0) consumer.resume([{ topic: t, partitions: [partition] }]);
+        if (holds.size === 0 && !closed) consumer.resume([{ topic: t, partitions: [partition] }]);
       },
       seek(t, partition, offset) {
-        consumer.seek({ topic: t, partition, offset });
+        if (!closed) consumer.seek({ topic: t, partition, offset });
       },
     },
     hold(reason) {
       if (holds.has(reason)) return false;
       holds.add(reason);
-      if (holds.size === 1) consumer.pause([{ topic }]);
+      if (holds.size === 1 && !closed) consumer.pause([{ topic }]);
       return holds.size === 1;
     },
     release(reason) {
       if (!holds.delete(reason) || holds.size > 0) return false;
+      if (closed) return true;
       consumer.resume([{ topic }]);
       if (lanePaused.size > 0) consumer.pause([{ topic, partitions: [...lanePaused] }]);
       return true;
     },
     get holds() {
       return [...holds];
+    },
+    close() {
+      closed = true;
     },
   };
 }

@@ -110,6 +110,8 @@ export class StreamWorker<U = never> {
   private assigned: number[] = [];
   private kafkaProblem = 'not connected yet';
   private modelWarm = false;
+  /** Set when a graceful stop ran past its deadline: nothing may commit from then on. */
+  private abandoned = false;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone: () => void = () => undefined;
@@ -175,7 +177,11 @@ export class StreamWorker<U = never> {
       const pipeline = this.hooks.pipeline;
       const lanes = createPartitionLanes<LaneUnit, U>({
         prepare: (unit) => pipeline.prepare(unit, context),
-        commit: (prepared, current) => pipeline.commit(prepared, current, context),
+        // Past the stop deadline nothing commits, even a batch whose work finishes later.
+        commit: (prepared, current) =>
+          this.abandoned
+            ? Promise.reject(new Error('the worker stopped past its deadline: nothing more is committed'))
+            : pipeline.commit(prepared, () => current() && !this.abandoned, context),
         control: gate.control,
         ...(pipeline.maxPendingPerPartition === undefined ? {} : { maxPending: pipeline.maxPendingPerPartition }),
         ...(pipeline.onDrop ? { onDrop: (topic: string, partition: number) => pipeline.onDrop!(topic, partition) } : {}),
@@ -300,7 +306,9 @@ export class StreamWorker<U = never> {
         this.resolveDone();
       } catch (err) {
         // Past the deadline: report failure at once; whatever is still in flight commits nothing
-        // (the process exits, its open transactions are aborted by the next owner's producer).
+        // (no commit starts from now on; the process exits, and a transaction already open is
+        // aborted by the next owner's producer).
+        this.abandoned = true;
         this.setState('failed', { err: (err as Error).message });
         this.failure?.(err as Error);
         throw err;
@@ -317,7 +325,13 @@ export class StreamWorker<U = never> {
       // Pipelined: batches already handed back to kafkajs finish and commit while this member
       // still owns their partitions (no new ones are taken on while draining).
       ['in-flight batches', () => this.lanes?.idle()],
-      ['consumer', () => this.consumer?.disconnect()],
+      [
+        'consumer',
+        () => {
+          this.gate?.close();
+          return this.consumer?.disconnect();
+        },
+      ],
       ...(this.hooks.drain ?? []),
       ['producers', () => this.transactions?.close()],
       ...(this.hooks.close ?? []),
