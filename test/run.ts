@@ -18,7 +18,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { freePort } from '../deploy/local/processes.js';
 import { REPO_ROOT, StackError, displayPath, localStackPids, prepareKafka, stackOptionsFromEnv, stackUp } from '../deploy/local/stack.js';
-import { redactUrl } from '../deploy/local/redis-server.js';
+import { redactUrl } from '../shared/src/log/redact.js';
 import { sweepLeakedTestStacks } from './helpers/stack.js';
 import { runMain } from '../shared/src/lifecycle/run-main.js';
 

@@ -8,6 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redactUrl } from '../../shared/src/log/redact.js';
 import { StackError, errorMessage, findExecutable, portInUse, runningPid, spawnDetached, stopRecordedProcess, writeFileAtomic } from './processes.js';
 
 export interface RedisServerOptions {
@@ -138,16 +139,5 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
     throw new Error(`redis at ${redactUrl(url)} does not answer: ${errorMessage(reason)}`, { cause: reason });
   } finally {
     client.disconnect();
-  }
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
   }
 }

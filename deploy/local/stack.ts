@@ -15,6 +15,7 @@ import type { Kafka } from 'kafkajs';
 import { createTopicCatalog, type TopicCatalog, type TopicCatalogOptions } from '../../shared/src/contracts/topics.js';
 import { createKafka, parseBrokerList } from '../../shared/src/kafka/client.js';
 import { ensureTopics, type EnsureTopicsResult } from '../../shared/src/kafka/ensure-topics.js';
+import { redactUrl } from '../../shared/src/log/redact.js';
 import {
   configuredKafkaPort,
   kafkaBrokerPid,
@@ -28,7 +29,6 @@ import {
   configuredRedisPort,
   pingRedis,
   preflightRedis,
-  redactUrl,
   redisPaths,
   redisServerPid,
   redisUrlFor,
