@@ -107,8 +107,9 @@ async function main(): Promise<number> {
     },
   });
 
-  children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], env));
-  children.push(startChild('sensor-worker', 'services/sensor-worker/src/main.ts', [], env));
+  // Both workers on one host: each its own ops port (/metrics, /healthz, /readyz).
+  children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], { ...env, METRICS_PORT: process.env.VISION_METRICS_PORT ?? '9464' }));
+  children.push(startChild('sensor-worker', 'services/sensor-worker/src/main.ts', [], { ...env, METRICS_PORT: process.env.SENSOR_METRICS_PORT ?? '9465' }));
   const sensorArgs = ['--assets', String(assets), '--sensor-format', 'chunk', '--chunk-size', String(CHUNK), '--reading-rate', String(assets), '--anomaly-rate', '0.05'];
   children.push(
     startChild('gateway-sim', 'services/gateway-sim/src/main.ts', ['--frame-rate', String(frameRate), '--lines', '2', '--cameras', '3', ...sensorArgs, '--duration', '24h'], env),

@@ -32,6 +32,8 @@ export function sensorTestEnv(t: SensorTestSetup, models: string, extra: Record<
     READINGS_DLQ_TOPIC: t.topics.readingsDlq,
     SENSOR_MODELS: models,
     LOG_LEVEL: 'warn',
+    // Tests run workers side by side: each on a free port.
+    METRICS_PORT: '0',
     ...extra,
   };
 }

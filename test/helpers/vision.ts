@@ -30,6 +30,8 @@ export function visionTestEnv(
     FRAMES_DLQ_TOPIC: t.topics.framesDlq,
     VISION_MODEL_DIR: modelDir,
     LOG_LEVEL: 'warn',
+    // Tests run workers side by side: each on a free port.
+    METRICS_PORT: '0',
     ...extra,
   };
 }

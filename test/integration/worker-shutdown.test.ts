@@ -70,6 +70,7 @@ async function rig(t: { input: string; output: string; group: string }, shutdown
       fetchMaxBytesPerPartition: 1024 * 1024,
       sessionTimeoutMs: 6000,
       shutdownTimeoutMs,
+      metricsPort: 0,
     },
     {
       setUp: () => Promise.resolve({}),

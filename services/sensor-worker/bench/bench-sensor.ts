@@ -89,6 +89,8 @@ function workerConfig({ id, topics }: Topics, env: NodeJS.ProcessEnv, engine: En
       ...env,
       SENSOR_MODELS: `*=${modelDir}`,
       SENSOR_GROUP_ID: `${id}-group`,
+      // Several workers in one bench process: each on a free ops port.
+      METRICS_PORT: '0',
       WORKER_ID: `${id}-w`,
       READINGS_TOPIC: topics.readings,
       ANOMALY_SCORES_TOPIC: topics.scores,

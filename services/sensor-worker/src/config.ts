@@ -58,6 +58,8 @@ export interface SensorWorkerConfig extends InferenceSettings {
   /** How long a state checkpoint is kept (it is replaced on every commit). @defaultValue 7 days, the readings topic's retention */
   checkpointTtlMs: number;
   shutdownTimeoutMs: number;
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one (logged). @defaultValue 9464 */
+  metricsPort: number;
   sessionTimeoutMs: number;
   logLevel: string;
 }
@@ -133,6 +135,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     dedupeTtlMs: r.int('DEDUPE_TTL_MS', 24 * 3_600_000, 1000, 30 * 24 * 3_600_000),
     checkpointTtlMs: r.int('SENSOR_CHECKPOINT_TTL_MS', 7 * 24 * 3_600_000, 60_000, 90 * 24 * 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    metricsPort: r.int('METRICS_PORT', 9464, 0, 65_535),
     sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 1_800_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   };

@@ -81,6 +81,8 @@ export interface SensorBatchOutcome {
   restored?: { offset: string | null; found: boolean; assets: number; discarded: number };
   checkpointBytes: number;
   timings: { claimMs: number; inferMs: number };
+  /** Event time just after each scored window's last sample (end-to-end latency). */
+  windowEnds: number[];
 }
 
 export interface SensorCommitOutcome {
@@ -129,6 +131,7 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
     alreadyCommitted: 0,
     deadLettered: {},
     checkpointBytes: 0,
+    windowEnds: [],
     timings: { claimMs: 0, inferMs: 0 },
   };
   const stateKey = `${batch.topic}:${batch.partition}`;
@@ -271,6 +274,7 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
     );
   }
   outcome.windows = scores.length;
+  outcome.windowEnds = scored.map((s) => s.window.windowEnd);
   const checkpoint = serialise(batch.topic, batch.partition, state, next);
   outcome.checkpointBytes = Buffer.byteLength(checkpoint);
   return { base, next, checkpoint, scores, alerts, deadLetters, outcome };

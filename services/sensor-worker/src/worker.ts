@@ -1,3 +1,4 @@
+import type { RejectReason } from '../../../shared/src/contracts/errors.js';
 import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import type { MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
@@ -107,7 +108,7 @@ export class SensorWorker {
           },
         },
         drain: [['batchers', () => this.inference?.drain()]],
-        close: [['pool', () => this.inference?.pool.close()]],
+        close: [['pool', () => this.inference?.close()]],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -145,10 +146,16 @@ export class SensorWorker {
   private async setUp(): Promise<Record<string, unknown>> {
     const c = this.config;
     const dirs = [...new Set(c.models.map((r) => r.modelDir))];
-    this.inference = await startWorkerInference(dirs, c, this.logger, (size) => {
-      this.counters.inferenceBatches += 1;
-      this.counters.inferenceItems += size;
-    });
+    this.inference = await startWorkerInference(
+      dirs,
+      c,
+      this.logger,
+      (size) => {
+        this.counters.inferenceBatches += 1;
+        this.counters.inferenceItems += size;
+      },
+      this.core.metrics,
+    );
     const byDir = new Map<string, SequenceModel>();
     this.inference.models.forEach((served, i) => {
       const model = sequenceModel(served.manifest, served.engine, c);
@@ -186,6 +193,17 @@ export class SensorWorker {
   /** Counted when committed: a batch read again after a failure counts once. */
   private count(prepared: PreparedBatch<LaneUnit, PreparedSensor>[], c: SensorCommitOutcome): void {
     const k = this.counters;
+    const m = this.core.metrics;
+    const now = Date.now();
+    const topics = this.config.topics;
+    for (const { value } of prepared) {
+      m.recordsProduced(topics.scores, value.scores.length);
+      m.recordsProduced(topics.alerts, value.alerts.length);
+      m.recordsProduced(topics.readingsDlq, value.deadLetters.length);
+      m.dedupeHits(value.outcome.duplicates);
+      for (const [reason, n] of Object.entries(value.outcome.deadLettered)) m.deadLettered(reason as RejectReason, n);
+      for (const end of value.outcome.windowEnds) m.observeEndToEnd(end, now);
+    }
     k.commits += 1;
     k.commitMs += c.commitMs;
     for (const { value } of prepared) {

@@ -72,6 +72,8 @@ function workerFor(id: string, topics: Record<string, string>, env: NodeJS.Proce
     {
       ...env,
       VISION_GROUP_ID: `${id}-group`,
+      // Several workers in one bench process: each on a free ops port.
+      METRICS_PORT: '0',
       WORKER_ID: `${id}-w`,
       FRAMES_TOPIC: topics.frames,
       INSPECTIONS_TOPIC: topics.inspections,

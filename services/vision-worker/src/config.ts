@@ -41,6 +41,8 @@ export interface VisionWorkerConfig extends InferenceSettings {
   dedupeTtlMs: number;
   /** Deadline for a graceful stop. @defaultValue 30000 */
   shutdownTimeoutMs: number;
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one (logged). @defaultValue 9464 */
+  metricsPort: number;
   /**
    * Consumer session timeout: how long a dead worker holds its partitions before the group
    * moves them. The broker bounds it (group.min/max.session.timeout.ms, 6 s to 30 min).
@@ -88,6 +90,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     maxInflightBytes: r.int('VISION_MAX_INFLIGHT_BYTES', 256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     dedupeTtlMs: r.int('DEDUPE_TTL_MS', 24 * 3_600_000, 1000, 30 * 24 * 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 600_000),
+    metricsPort: r.int('METRICS_PORT', 9464, 0, 65_535),
     sessionTimeoutMs: r.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 1_800_000),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   };

@@ -50,6 +50,8 @@ export interface PipelineDeps {
 interface RecordOutputs {
   offset: bigint;
   messages: { topic: 'inspections' | 'defects' | 'framesDlq'; message: Message }[];
+  /** Capture time of a frame that got an inspection (end-to-end latency). */
+  capturedAt?: number;
 }
 
 /** A fetched batch, decoded, deduplicated and classified: ready to commit. */
@@ -155,7 +157,7 @@ export async function prepareFrames(deps: PipelineDeps, batch: FrameBatch): Prom
       };
       const messages: RecordOutputs['messages'] = [{ topic: 'inspections', message: encodeInspection(inspection) }];
       if (inspection.verdict === 'defect') messages.push({ topic: 'defects', message: encodeDefectEvent({ ...inspection, verdict: 'defect' }) });
-      return { offset: BigInt(message.offset), messages };
+      return { offset: BigInt(message.offset), messages, capturedAt: frame.capturedAt };
     }),
   );
   // An intact re-send of a frame whose first copy was corrupt must not count as its duplicate.

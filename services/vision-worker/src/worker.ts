@@ -1,3 +1,4 @@
+import type { RejectReason } from '../../../shared/src/contracts/errors.js';
 import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
 import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
@@ -59,7 +60,7 @@ export class VisionWorker {
           },
         },
         drain: [['batcher', () => this.inference?.drain()]],
-        close: [['pool', () => this.inference?.pool.close()]],
+        close: [['pool', () => this.inference?.close()]],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -92,10 +93,16 @@ export class VisionWorker {
 
   private async setUp(): Promise<Record<string, unknown>> {
     const c = this.config;
-    this.inference = await startWorkerInference([c.modelDir], c, this.logger, (size) => {
-      this.counters.inferenceBatches += 1;
-      this.counters.inferenceItems += size;
-    });
+    this.inference = await startWorkerInference(
+      [c.modelDir],
+      c,
+      this.logger,
+      (size) => {
+        this.counters.inferenceBatches += 1;
+        this.counters.inferenceItems += size;
+      },
+      this.core.metrics,
+    );
     const model = this.inference.models[0]!;
     this.served = servedModel(model.manifest, model.engine, c);
     this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
@@ -123,6 +130,17 @@ export class VisionWorker {
 
   private count(prepared: PreparedBatch<LaneUnit, PreparedFrames>[], o: Awaited<ReturnType<typeof commitFrames>>): void {
     const k = this.counters;
+    const m = this.core.metrics;
+    const now = Date.now();
+    const topics = this.config.topics;
+    m.recordsProduced(topics.inspections, o.inspections);
+    m.recordsProduced(topics.defects, o.defects);
+    m.recordsProduced(topics.framesDlq, o.deadLetters);
+    for (const { value } of prepared) {
+      m.dedupeHits(value.duplicates);
+      for (const [reason, n] of Object.entries(value.deadLettered)) m.deadLettered(reason as RejectReason, n);
+      for (const r of value.records) if (r.capturedAt !== undefined) m.observeEndToEnd(r.capturedAt, now);
+    }
     k.commits += 1;
     k.batches += o.batches;
     k.inspections += o.inspections;

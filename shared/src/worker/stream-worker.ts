@@ -3,6 +3,8 @@ import type { Admin, Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import { createKafka } from '../kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
 import type { Logger } from '../log/logger.js';
+import { startOpsServer, type HealthReport, type OpsServer } from '../ops/http.js';
+import { createWorkerMetrics, type WorkerMetrics } from '../ops/metrics.js';
 import { createConsumptionGate, type ConsumptionGate } from './consumption-gate.js';
 import { createPartitionLanes, type PartitionLanes, type PreparedBatch } from './partition-lanes.js';
 
@@ -11,20 +13,6 @@ import { createPartitionLanes, type PartitionLanes, type PreparedBatch } from '.
  * starting -> running -> draining -> stopped, or -> failed from any of them.
  */
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
-
-/** One readiness check: what `/readyz` reports per dependency. */
-export interface HealthCheck {
-  ok: boolean;
-  detail: string;
-}
-
-/** The worker's health: alive unless failed, ready when every check is ok. */
-export interface WorkerHealth {
-  state: WorkerState;
-  alive: boolean;
-  ready: boolean;
-  checks: { kafka: HealthCheck; partitions: HealthCheck; redis: HealthCheck; model: HealthCheck };
-}
 
 /** What every stream worker reads from its configuration. */
 export interface StreamWorkerSettings {
@@ -39,6 +27,8 @@ export interface StreamWorkerSettings {
   fetchMaxBytesPerPartition: number;
   sessionTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free one (logged). */
+  metricsPort: number;
 }
 
 /** What a batch handler gets besides the kafkajs payload. */
@@ -112,6 +102,9 @@ export class StreamWorker<U = never> {
   private modelWarm = false;
   /** Set when a graceful stop ran past its deadline: nothing may commit from then on. */
   private abandoned = false;
+  private ops: OpsServer | undefined;
+  /** The worker's Prometheus metrics (its own registry), served on `metricsPort`. */
+  readonly metrics: WorkerMetrics;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone: () => void = () => undefined;
@@ -127,6 +120,7 @@ export class StreamWorker<U = never> {
       this.resolveDone = resolve;
     });
     this.done.catch(() => undefined);
+    this.metrics = createWorkerMetrics({ service: `${settings.kind}-worker`, workerId: settings.workerId });
   }
 
   private setState(next: WorkerState, fields: Record<string, unknown> = {}): void {
@@ -142,6 +136,8 @@ export class StreamWorker<U = never> {
   private async startOnce(): Promise<void> {
     const s = this.settings;
     try {
+      // First: probes answer (not ready) while the models load.
+      this.ops = await startOpsServer({ port: s.metricsPort, registry: this.metrics.registry, health: () => this.health(), logger: this.logger });
       const fields = await this.hooks.setUp();
       this.modelWarm = true;
       this.redis = new Redis(s.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
@@ -194,6 +190,7 @@ export class StreamWorker<U = never> {
         this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
         this.joined = true;
         this.assigned = [...assigned].sort((a, b) => a - b);
+        this.metrics.retainPartitions(s.inputTopic, this.assigned);
         // New generation: every partition's next batch starts with a fresh producer, which fences
         // whoever held it before (and drops producers of partitions that moved away).
         void transactions.releaseAll();
@@ -252,18 +249,26 @@ export class StreamWorker<U = never> {
     this.kafkaProblem = why;
   }
 
-  /** Liveness and readiness, for the ops endpoints (`/healthz`, `/readyz`). */
-  health(): WorkerHealth {
+  /**
+   * Liveness and readiness for `/healthz` and `/readyz` (see ops/http.ts), from what the consumer
+   * and Redis events last said: a probe never waits on I/O. `group` is ok with no partitions
+   * assigned (more workers than partitions is not a fault, and such a pod must not stall a rollout).
+   */
+  health(): HealthReport {
     const redisStatus = this.redis?.status ?? 'not connected yet';
     const held = this.gate?.holds ?? [];
-    const checks = {
-      kafka: this.joined ? { ok: true, detail: 'in the consumer group' } : { ok: false, detail: this.kafkaProblem },
-      partitions: this.joined ? { ok: true, detail: `${this.assigned.length} assigned: ${this.assigned.join(',') || 'none'}` } : { ok: false, detail: 'no assignment' },
-      redis: redisStatus === 'ready' && held.length === 0 ? { ok: true, detail: 'ready' } : { ok: false, detail: held.length > 0 ? `${redisStatus}; consumption paused` : redisStatus },
-      model: this.modelWarm ? { ok: true, detail: 'loaded and warm' } : { ok: false, detail: 'loading' },
+    return {
+      state: this.state,
+      checks: {
+        kafka: this.joined ? { ok: true, detail: 'connected' } : { ok: false, detail: this.kafkaProblem },
+        group: this.joined ? { ok: true, detail: `${this.assigned.length} partitions assigned: ${this.assigned.join(',') || 'none'}` } : { ok: false, detail: 'not in the group' },
+        redis:
+          redisStatus === 'ready' && held.length === 0
+            ? { ok: true, detail: 'ready' }
+            : { ok: false, detail: held.length > 0 ? `${redisStatus}; consumption paused` : redisStatus },
+        model: this.modelWarm ? { ok: true, detail: 'loaded and warm' } : { ok: false, detail: 'loading' },
+      },
     };
-    const alive = this.state !== 'failed';
-    return { state: this.state, alive, ready: alive && this.state === 'running' && Object.values(checks).every((c) => c.ok), checks };
   }
 
   private onBatch(payload: EachBatchPayload): Promise<void> {
@@ -272,6 +277,8 @@ export class StreamWorker<U = never> {
     if (this.state !== 'running' && this.state !== 'starting') return Promise.resolve();
     // A batch fetched before a seek back is stale: its records come again from the sought offset.
     if (payload.isStale()) return Promise.resolve();
+    this.metrics.recordsConsumed(batch.topic, batch.partition, batch.messages.length);
+    this.metrics.setConsumerLag(batch.topic, batch.partition, Number(batch.offsetLag()));
     const unit: LaneUnit = { topic: batch.topic, partition: batch.partition, firstOffset: () => batch.firstOffset(), lastOffset: () => batch.lastOffset(), batch, heartbeat: () => payload.heartbeat() };
     if (this.lanes!.offer(unit)) payload.resolveOffset(batch.lastOffset());
     return Promise.resolve();
@@ -337,6 +344,7 @@ export class StreamWorker<U = never> {
       ...(this.hooks.close ?? []),
       ['admin', () => this.admin?.disconnect()],
       ['redis', () => this.redis?.quit()],
+      ['ops server', () => this.ops?.close()],
     ];
     for (const [name, step] of steps) {
       try {

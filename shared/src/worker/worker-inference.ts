@@ -2,6 +2,7 @@ import { itemSize, type EngineChoice, type EngineName } from '../inference/engin
 import type { ModelManifest } from '../inference/manifest.js';
 import { createInferencePool, type InferencePool } from '../inference/pool.js';
 import type { Logger } from '../log/logger.js';
+import type { WorkerMetrics } from '../ops/metrics.js';
 import { createMicroBatcher, type MicroBatcher } from '../pipeline/micro-batcher.js';
 
 /** What every worker kind reads from its configuration about inference. */
@@ -35,20 +36,27 @@ export interface WorkerInference {
   models: ServedPoolModel[];
   /** Sends what the batchers hold and waits for it (a graceful stop). */
   drain(): Promise<void>;
+  /** Stops the utilisation sampling and closes the pool. */
+  close(): Promise<void>;
 }
+
+/** How often pool utilisation (busy batch time over threads x wall time) is sampled. */
+const UTILISATION_INTERVAL_MS = 5000;
 
 /**
  * Starts the inference pool of a worker on `modelDirs` (loaded and warm in every thread) and puts
  * a micro-batcher in front of each model: items of any partition leave together when
  * `maxBatchSize` wait or the oldest has waited `maxQueueDelayMs`. One batch more than threads is
  * in flight, so a thread never idles for the round trip between finishing a batch and receiving
- * the next. `onBatch` sees every batch's size (for counters).
+ * the next. `onBatch` sees every batch's size (for counters); `metrics` gets batch sizes, inference
+ * durations, each model's name, version and engine, and the pool's utilisation.
  */
 export async function startWorkerInference(
   modelDirs: readonly string[],
   s: InferenceSettings,
   logger: Logger,
   onBatch: (size: number) => void,
+  metrics: WorkerMetrics,
 ): Promise<WorkerInference> {
   const pool = createInferencePool({
     models: [...modelDirs],
@@ -59,8 +67,20 @@ export async function startWorkerInference(
     log: logger.child({ component: 'inference-pool' }),
   });
   const started = await pool.start();
+  // A batch's time from the batcher's view (queued in the pool included), so a saturated pool
+  // reads 1 (clamped) rather than its threads' pure compute share.
+  let busyMs = 0;
+  let sampledAt = performance.now();
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    metrics.setPoolUtilisation(busyMs / (s.inferenceThreads * (now - sampledAt)));
+    busyMs = 0;
+    sampledAt = now;
+  }, UTILISATION_INTERVAL_MS).unref();
   // Each model's own engine: `auto` chooses per model (ONNX Runtime where model.onnx exists).
   const models = started.models.map(({ key, manifest, engine }): ServedPoolModel => {
+    metrics.setModelInfo({ model: manifest.name, version: manifest.version, engine });
+    const labels = { model: manifest.name, engine };
     const inputSize = itemSize(manifest.inputShape);
     const outputSize = itemSize(manifest.outputShape);
     const batcher = createMicroBatcher<Float32Array, Float32Array>({
@@ -73,7 +93,12 @@ export async function startWorkerInference(
         const { output } = await pool.run(key, input, items.length);
         return items.map((_, i) => output.subarray(i * outputSize, (i + 1) * outputSize));
       },
-      onBatch,
+      onBatch: (size, ms) => {
+        busyMs += ms;
+        metrics.observeBatchSize(manifest.name, size);
+        metrics.observeInference(labels, ms / 1000);
+        onBatch(size);
+      },
     });
     return { key, manifest, engine, batcher };
   });
@@ -83,6 +108,10 @@ export async function startWorkerInference(
     models,
     drain: async () => {
       await Promise.all(models.map((m) => m.batcher.drain()));
+    },
+    close: async () => {
+      clearInterval(sampler);
+      await pool.close();
     },
   };
 }
