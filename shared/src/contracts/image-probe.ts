@@ -35,6 +35,10 @@ export function probeJpeg(buf: Buffer): ImageSize {
       i += 1; // fill byte
       continue;
     }
+    // FF 00 is a stuffed zero, not a marker. libjpeg skips it as garbage and scans on for the
+    // next FF, so reading a segment length here would walk other segments than the decoder does:
+    // a fake start-of-frame could then pass the limits while the decoder reads the real one.
+    if (marker === 0x00) throw new ContractViolation('corrupt-image', 'value', 'JPEG marker expected', `byte ${i}`);
     if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
       i += 2; // markers without a length
       continue;

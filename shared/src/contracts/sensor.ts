@@ -83,6 +83,28 @@ export function sensorEventId(m: SensorReading | SensorChunk): string {
 }
 
 /**
+ * A chunk's item counts that need no schema: no valid sample row holds more values than
+ * maxChannels (one per channel), so a wider row is refused before the schema runs, after the
+ * channel count (the schema's order; same violation as the schema's own channel limit). zod
+ * checks every cell of a row before the row's width and then copies the row's issues into its
+ * parent with `push(...issues)`: one row of ~150,000 non-numbers (well inside 1 MiB) made
+ * safeParse throw a RangeError (call stack exceeded) instead of returning an issue, and a
+ * decoder must never throw on bad input.
+ */
+function checkChunkWidths(json: object, lim: SensorLimits): void {
+  const { channels, samples } = json as { channels?: unknown; samples?: unknown };
+  if (Array.isArray(channels) && channels.length > lim.maxChannels) {
+    throw new ContractViolation('limit', 'channels', `at most ${lim.maxChannels} channels`);
+  }
+  if (!Array.isArray(samples)) return;
+  const wide = samples.findIndex((row) => Array.isArray(row) && row.length > lim.maxChannels);
+  if (wide >= 0) {
+    const width = (samples[wide] as unknown[]).length;
+    throw new ContractViolation('limit', `samples.${wide}`, `at most ${lim.maxChannels} values per sample row (one per channel)`, `got ${width}`);
+  }
+}
+
+/**
  * Checks a consumed sensor record. A value with `chunkId` or `samples` is a chunk, anything else
  * a single reading, so a broken chunk is reported against the chunk schema.
  */
@@ -95,6 +117,7 @@ export function decodeSensorMessage(record: InboundRecord, limits: Partial<Senso
     }
     const s = schemasFor(lim);
     if ('chunkId' in json || 'samples' in json) {
+      checkChunkWidths(json, lim);
       const r = s.chunk.safeParse(json);
       return r.success ? accept({ kind: 'chunk', ...r.data }) : reject(violationFromZod(r.error));
     }
