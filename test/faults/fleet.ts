@@ -84,6 +84,8 @@ class WorkerProcess {
   constructor(
     readonly kind: WorkerKind,
     readonly name: string,
+    /** Its METRICS_PORT: `/readyz` tells whether it considers itself ready. */
+    readonly port: number,
     private readonly env: Record<string, string | undefined>,
     logDir: string,
     private readonly onUnexpectedExit: (w: WorkerProcess, exit: WorkerExit) => void,
@@ -95,7 +97,7 @@ class WorkerProcess {
     this.stopping = false;
     const child = spawn(process.execPath, ['--import', 'tsx', `services/${this.kind}-worker/src/main.ts`], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env, WORKER_ID: this.name },
+      env: { ...process.env, ...this.env, WORKER_ID: this.name, METRICS_PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.pipe(this.log, { end: false });
@@ -109,6 +111,17 @@ class WorkerProcess {
         resolve(exit);
       });
     });
+  }
+
+  /** `/readyz` answered 200 (false when it answered otherwise or not at all). */
+  async ready(): Promise<boolean> {
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(2000) });
+      await r.arrayBuffer();
+      return r.ok;
+    } catch {
+      return false;
+    }
   }
 
   get alive(): boolean {
@@ -137,8 +150,10 @@ class WorkerProcess {
 }
 
 export interface FleetOptions {
-  /** Temp dir for the stack's state and the workers' logs. */
+  /** Temp dir for the stack's state (a test stack dir: swept when its owner is gone). */
   dir: string;
+  /** Where each worker process's output goes, `<worker>.log` (kept apart from `dir`, which a sweep removes). */
+  logDir: string;
   visionWorkers: number;
   sensorWorkers: number;
   log: (line: string) => void;
@@ -201,13 +216,13 @@ export class ScenarioRun {
     });
     await createTopics(admin, [this.sensor.readings, this.sensor.scores, this.sensor.alerts, this.sensor.dlq], PARTITIONS);
     const o = this.fleet.options;
-    for (let i = 0; i < o.visionWorkers; i++) this.addWorker('vision', i);
-    for (let i = 0; i < o.sensorWorkers; i++) this.addWorker('sensor', i);
+    for (let i = 0; i < o.visionWorkers; i++) await this.addWorker('vision', i);
+    for (let i = 0; i < o.sensorWorkers; i++) await this.addWorker('sensor', i);
     await this.waitMembers();
   }
 
-  private addWorker(kind: WorkerKind, i: number): WorkerProcess {
-    const w = new WorkerProcess(kind, `${this.id}-${kind}-${i}`, this.envFor(kind), this.fleet.options.dir, (worker, exit) => {
+  private async addWorker(kind: WorkerKind, i: number): Promise<WorkerProcess> {
+    const w = new WorkerProcess(kind, `${this.id}-${kind}-${i}`, await freePort(), this.envFor(kind), this.fleet.options.logDir, (worker, exit) => {
       // What an orchestrator does: start it again after a backoff; the suite counts every such exit.
       this.unexpectedExits.push(exit);
       this.fleet.options.log(`  ${worker.name} exited on its own (code ${exit.code}, signal ${exit.signal}); restarting it`);
@@ -222,20 +237,43 @@ export class ScenarioRun {
     return w;
   }
 
-  /** Until every live worker is a member of its group and the groups are stable. */
+  /**
+   * Until the groups are stable with exactly the live worker processes as members (by client id,
+   * which is the worker id): a killed member stays in its group until its session times out, so a
+   * count alone would pass while the replacement is still loading.
+   */
   async waitMembers(timeoutMs = 120_000): Promise<void> {
-    const want = (kind: WorkerKind) => this.workers.filter((w) => w.kind === kind && w.alive).length;
+    const want = (kind: WorkerKind) => this.workers.filter((w) => w.kind === kind && w.alive).map((w) => w.name);
     await waitFor(
       async () => {
         const { groups } = await this.fleet.admin.describeGroups([this.vision.group, this.sensor.group]);
         const ok = (group: string, kind: WorkerKind) => {
           const g = groups.find((x) => x.groupId === group);
-          return g !== undefined && g.state === 'Stable' && g.members.length === want(kind);
+          const members = (g?.members ?? []).map((m) => m.clientId).sort();
+          return g?.state === 'Stable' && JSON.stringify(members) === JSON.stringify(want(kind).sort());
         };
         return ok(this.vision.group, 'vision') && ok(this.sensor.group, 'sensor');
       },
-      { what: `${want('vision')} vision and ${want('sensor')} sensor workers in their groups`, timeoutMs, intervalMs: 250 },
+      { what: `${want('vision').join(', ')} and ${want('sensor').join(', ')} (and no one else) in their groups`, timeoutMs, intervalMs: 250 },
     );
+  }
+
+  /**
+   * Until every live worker's `/readyz` says `want`; returns how long that took, or undefined
+   * when the deadline passed first (the caller reports it).
+   */
+  async waitReadiness(want: boolean, timeoutMs: number): Promise<number | undefined> {
+    const t0 = Date.now();
+    try {
+      await waitFor(async () => (await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.ready()))).every((r) => r === want), {
+        what: `every worker ${want ? 'ready' : 'not ready'}`,
+        timeoutMs,
+        intervalMs: 200,
+      });
+      return Date.now() - t0;
+    } catch {
+      return undefined;
+    }
   }
 
   workersOf(kind: WorkerKind): WorkerProcess[] {

@@ -8,7 +8,9 @@
  * scenario lost, doubled or misrouted a record, or a worker crashed or stopped badly.
  * (`npm test` runs a reduced version: test/integration/faults.test.ts.)
  */
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from '../../shared/src/lifecycle/run-main.js';
 import { createTestStackDir } from '../helpers/stack.js';
@@ -41,9 +43,10 @@ async function main(): Promise<number> {
   };
   const size = { frames: int('frames', values.frames), cameras: int('cameras', values.cameras), assets: int('assets', values.assets), chunksPerAsset: int('chunks', values.chunks) };
   const dir = await createTestStackDir();
+  const logDir = await mkdtemp(join(tmpdir(), 'fleet-faults-logs-'));
   const log = (line: string) => console.error(line);
-  log(`fault suite: state and worker logs in ${dir}`);
-  const fleet = new Fleet({ dir, visionWorkers: int('vision-workers', values['vision-workers']), sensorWorkers: int('sensor-workers', values['sensor-workers']), log });
+  log(`fault suite: worker logs in ${logDir}`);
+  const fleet = new Fleet({ dir, logDir, visionWorkers: int('vision-workers', values['vision-workers']), sensorWorkers: int('sensor-workers', values['sensor-workers']), log });
   const reports: ScenarioReport[] = [];
   let failed = false;
   try {
@@ -70,12 +73,14 @@ async function main(): Promise<number> {
     misrouted: sum((r) => r.misrouted),
     crashes: sum((r) => r.crashes),
     badStops: sum((r) => r.badStops),
+    readinessMisses: sum((r) => r.readinessMisses),
     recoverMsMax: Math.max(0, ...reports.map((r) => r.recoverMs)),
     complete: !failed && reports.length === scenarios.length,
   };
-  const ok = totals.complete && totals.lost === 0 && totals.duplicated === 0 && totals.misrouted === 0 && totals.crashes === 0 && totals.badStops === 0;
-  if (ok && !values['keep-logs']) await rm(dir, { recursive: true, force: true });
-  else log(`worker logs kept in ${dir}`);
+  const ok = totals.complete && totals.lost === 0 && totals.duplicated === 0 && totals.misrouted === 0 && totals.crashes === 0 && totals.badStops === 0 && totals.readinessMisses === 0;
+  await rm(dir, { recursive: true, force: true });
+  if (ok && !values['keep-logs']) await rm(logDir, { recursive: true, force: true });
+  else log(`worker logs kept in ${logDir}`);
   console.log(JSON.stringify(totals));
   return ok ? 0 : 1;
 }

@@ -33,6 +33,8 @@ export interface ScenarioReport {
   badStops: number;
   /** From the end of the fault until the groups had committed every input record. */
   recoverMs: number;
+  /** Outage scenarios: workers that did not report not-ready during the outage, or ready again after it. */
+  readinessMisses: number;
   vision: Tally;
   sensor: Tally;
   notes: string[];
@@ -46,6 +48,14 @@ interface Ctx {
   inputs: { frames: Message[]; readings: Message[] };
   notes: string[];
   badStops: number;
+  readinessMisses: number;
+}
+
+/** During an outage every worker must say it is not ready (and stay alive); after it, ready again. */
+async function checkNotReady(c: Ctx, what: string): Promise<void> {
+  const took = await c.run.waitReadiness(false, OUTAGE_MS - 2000);
+  if (took === undefined) c.readinessMisses += 1;
+  c.notes.push(took === undefined ? `some worker still reported ready ${(OUTAGE_MS - 2000) / 1000} s into the ${what} outage` : `every worker reported not ready ${(took / 1000).toFixed(1)} s into the ${what} outage`);
 }
 
 /** What each scenario does once the workers are part way through the first half. Resolves when the fault is over. */
@@ -63,7 +73,7 @@ const INJECT: Record<ScenarioName, (c: Ctx) => Promise<void>> = {
     await c.produceRest();
     const stopped = await Promise.all((['vision', 'sensor'] as const).map((kind) => c.run.workersOf(kind)[0]!).map(async (w) => ({ w, exit: await w.signal('SIGTERM') })));
     for (const { w, exit } of stopped) {
-      const states = await lifecycleStates(c.fleet.options.dir, w.name);
+      const states = await lifecycleStates(c.fleet.options.logDir, w.name);
       const want = ['starting -> running', 'running -> draining', 'draining -> stopped'];
       const ok = exit.code === 0 && want.every((s) => states.includes(s));
       if (!ok) c.badStops += 1;
@@ -77,6 +87,7 @@ const INJECT: Record<ScenarioName, (c: Ctx) => Promise<void>> = {
     await c.fleet.stopRedis();
     const down = Date.now();
     await c.produceRest();
+    await checkNotReady(c, 'Redis');
     await delay(Math.max(0, OUTAGE_MS - (Date.now() - down)));
     const alive = c.run.workers.filter((w) => w.alive).length;
     c.notes.push(`${alive}/${c.run.workers.length} workers alive after ${OUTAGE_MS / 1000} s without Redis`);
@@ -85,6 +96,7 @@ const INJECT: Record<ScenarioName, (c: Ctx) => Promise<void>> = {
   async 'broker-restart'(c) {
     await c.fleet.stopKafka();
     const down = Date.now();
+    await checkNotReady(c, 'broker');
     await delay(Math.max(0, OUTAGE_MS - (Date.now() - down)));
     const alive = c.run.workers.filter((w) => w.alive).length;
     c.notes.push(`${alive}/${c.run.workers.length} workers alive after ${OUTAGE_MS / 1000} s without the broker`);
@@ -148,12 +160,18 @@ export async function runScenario(fleet: Fleet, scenario: ScenarioName, size: In
       inputs: { frames: inputs.frames, readings: inputs.readings },
       notes: [],
       badStops: 0,
+      readinessMisses: 0,
     };
     log(`${scenario}: injecting the fault`);
     await INJECT[scenario](ctx);
     const faultEnd = Date.now();
     await run.waitCaughtUp(240_000);
     const recoverMs = Date.now() - faultEnd;
+    if (scenario === 'redis-outage' || scenario === 'broker-restart') {
+      const took = await run.waitReadiness(true, 30_000);
+      if (took === undefined) ctx.readinessMisses += 1;
+      ctx.notes.push(took === undefined ? 'some worker did not report ready again within 30 s of catching up' : 'every worker ready again');
+    }
     log(`${scenario}: caught up ${(recoverMs / 1000).toFixed(1)} s after the fault; stopping the workers`);
     const exits: WorkerExit[] = await run.stopAll();
     const badExits = exits.filter((e) => e.code !== 0);
@@ -170,6 +188,7 @@ export async function runScenario(fleet: Fleet, scenario: ScenarioName, size: In
       crashes: run.unexpectedExits.length,
       badStops: ctx.badStops + badExits.length,
       recoverMs,
+      readinessMisses: ctx.readinessMisses,
       vision,
       sensor,
       notes: ctx.notes,
@@ -182,7 +201,7 @@ export async function runScenario(fleet: Fleet, scenario: ScenarioName, size: In
 
 /** The suite's table: one row per scenario. */
 export function formatTable(reports: ScenarioReport[]): string {
-  const head = ['scenario', 'inputs', 'results', 'dead-lettered', 'lost', 'duplicated', 'misrouted', 'crashes', 'bad stops', 'recover s'];
+  const head = ['scenario', 'inputs', 'results', 'dead-lettered', 'lost', 'duplicated', 'misrouted', 'crashes', 'bad stops', 'readiness misses', 'recover s'];
   const rows = reports.map((r) => [
     r.scenario,
     String(r.inputs),
@@ -193,6 +212,7 @@ export function formatTable(reports: ScenarioReport[]): string {
     String(r.misrouted),
     String(r.crashes),
     String(r.badStops),
+    String(r.readinessMisses),
     (r.recoverMs / 1000).toFixed(1),
   ]);
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;

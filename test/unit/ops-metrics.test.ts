@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { REJECT_REASONS } from '../../shared/src/contracts/errors.js';
 import { createLogger } from '../../shared/src/log/logger.js';
 import { startOpsServer } from '../../shared/src/ops/http.js';
-import { createWorkerMetrics, type WorkerMetrics } from '../../shared/src/ops/metrics.js';
+import { LIVE_TENSORS_TIMEOUT_MS, createWorkerMetrics, type WorkerMetrics } from '../../shared/src/ops/metrics.js';
 
 const FRAMES = 'factory.camera.frames.v1';
 const INSPECTIONS = 'quality.inspections.v1';
@@ -162,6 +162,61 @@ test('gauges: lag per partition (dropped when a partition moves away), pool util
   );
 });
 
+test('live tensors: read at each scrape, bounded by a timeout, the last value kept when unknown', async (t) => {
+  const m = workerMetrics({ defaultMetrics: false });
+  const tensors = async () => value((await scrape(t, m)).samples, 'fleet_inference_live_tensors', { service: 'vision-worker' });
+  // No reader registered (a worker without a pool yet): 0.
+  assert.equal(await tensors(), 0);
+
+  let reads = 0;
+  let answer: number | undefined = 42;
+  m.setLiveTensorsReader(() => {
+    reads += 1;
+    return Promise.resolve(answer);
+  });
+  assert.equal(await tensors(), 42);
+  answer = 45;
+  assert.equal(await tensors(), 45);
+  assert.equal(reads, 2, 'one read per scrape');
+
+  // Unknown (a thread being replaced), a rejection, a throw, or a bad number: the last value stays.
+  answer = undefined;
+  assert.equal(await tensors(), 45);
+  answer = Number.NaN;
+  assert.equal(await tensors(), 45);
+  m.setLiveTensorsReader(() => Promise.reject(new Error('thread gone')));
+  assert.equal(await tensors(), 45);
+  m.setLiveTensorsReader(() => {
+    throw new Error('sync throw');
+  });
+  assert.equal(await tensors(), 45);
+
+  // A read stuck behind a long batch: the scrape answers after the timeout with the last value,
+  // scrapes meanwhile share that one read, and its late answer shows on the next scrape.
+  const finishers: ((n: number) => void)[] = [];
+  let stuckReads = 0;
+  m.setLiveTensorsReader(() => {
+    stuckReads += 1;
+    return new Promise<number>((resolve) => finishers.push(resolve));
+  });
+  const t0 = performance.now();
+  assert.equal(await tensors(), 45);
+  const took = performance.now() - t0;
+  assert.ok(took >= LIVE_TENSORS_TIMEOUT_MS - 20 && took < LIVE_TENSORS_TIMEOUT_MS + 2000, `scrape took ${took.toFixed(0)} ms`);
+  assert.equal(await tensors(), 45);
+  assert.equal(stuckReads, 1, 'a pending read is shared, not repeated');
+  finishers[0]!(50);
+  // The next scrape starts a new read (stuck again) and shows the late answer.
+  assert.equal(await tensors(), 50);
+  assert.equal(stuckReads, 2);
+
+  // Unregistered (the pool closed): no more reads; a read still pending no longer counts.
+  m.setLiveTensorsReader(undefined);
+  finishers[1]!(99);
+  assert.equal(await tensors(), 50);
+  assert.equal(stuckReads, 2);
+});
+
 test('default process metrics keep their standard names and carry service and worker', async (t) => {
   const m = workerMetrics();
   const { samples, text } = await scrape(t, m);
@@ -209,6 +264,7 @@ test('metric names follow Prometheus conventions and labels come from closed set
     'fleet_end_to_end_latency_seconds',
     'fleet_inference_batch_size',
     'fleet_inference_duration_seconds',
+    'fleet_inference_live_tensors',
     'fleet_inference_pool_utilisation_ratio',
     'fleet_model_info',
     'fleet_records_consumed_total',

@@ -55,6 +55,21 @@ export interface ModelInfo {
 /** Which model ran an inference batch. */
 export type InferenceLabels = Pick<ModelInfo, 'model' | 'engine'>;
 
+/**
+ * Reads the live TF.js tensors of the worker's inference pool, summed over its threads (weights
+ * included). Resolves `undefined` when the count is unknown right now (a thread starting or being
+ * replaced); the gauge then keeps its last value. Models served by ONNX Runtime count 0: it has
+ * no TF.js tensor registry (its sessions' memory is native and not counted here).
+ */
+export type LiveTensorsReader = () => Promise<number | undefined>;
+
+/**
+ * How long a scrape waits for {@link LiveTensorsReader}: the pool answers between batches, so a
+ * scrape during a long batch (TF.js cpu: seconds) would otherwise wait for it. On timeout the
+ * scrape shows the last value; the read goes on and sets the gauge when it answers.
+ */
+export const LIVE_TENSORS_TIMEOUT_MS = 250;
+
 /** The metrics a worker records, typed; label values are checked by the compiler where they come from a closed set. */
 export interface WorkerMetrics {
   /** The registry the metrics live on; `startOpsServer` serves it at `/metrics`. */
@@ -91,6 +106,12 @@ export interface WorkerMetrics {
   setModelInfo(info: ModelInfo): void;
   /** Removes a model that is no longer served. */
   removeModelInfo(model: string): void;
+  /**
+   * What `fleet_inference_live_tensors` reads at every scrape (at most one read in flight, bounded
+   * by {@link LIVE_TENSORS_TIMEOUT_MS}); `undefined` stops reading and the gauge keeps its last
+   * value. Flat across batches when no engine leaks tensors; 0 when every model is on ONNX Runtime.
+   */
+  setLiveTensorsReader(read: LiveTensorsReader | undefined): void;
 }
 
 /** Exponential 1..4096 items: covers the configured maxima (vision 64, sensor 256, at most 8192 lands in +Inf). */
@@ -108,6 +129,20 @@ const INFERENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
  * (seconds), and a backlog after an outage lands in the top buckets.
  */
 const END_TO_END_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  try {
+    await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Counts must be whole and non-negative: a negative `inc` throws inside prom-client, which must never fail a commit. */
 function validCount(count: number): boolean {
@@ -185,6 +220,33 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
     registers,
   });
 
+  let readLiveTensors: LiveTensorsReader | undefined;
+  /** The read in flight: scrapes during a long batch share it instead of queueing one each on the pool. */
+  let liveTensorsRead: Promise<void> | undefined;
+  new Gauge({
+    name: 'fleet_inference_live_tensors',
+    help: "Live TF.js tensors of the inference pool, summed over its threads (weights included); 0 for models on ONNX Runtime, which has no TF.js tensors. Flat when nothing leaks.",
+    registers,
+    async collect() {
+      const read = readLiveTensors;
+      if (!read) return;
+      if (!liveTensorsRead) {
+        // The answer is set whenever it comes: one later than the timeout shows on the next scrape.
+        const started: Promise<void> = Promise.resolve()
+          .then(read)
+          .then((value) => {
+            if (readLiveTensors === read && value !== undefined && Number.isFinite(value) && value >= 0) this.set(value);
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (liveTensorsRead === started) liveTensorsRead = undefined;
+          });
+        liveTensorsRead = started;
+      }
+      await within(liveTensorsRead, LIVE_TENSORS_TIMEOUT_MS);
+    },
+  });
+
   /** Lag series currently exported, per topic, so a rebalance can drop the ones that moved away. */
   const lagPartitions = new Map<string, Set<number>>();
   /** The info series of each model, so a new version or engine replaces it instead of adding one. */
@@ -245,6 +307,10 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
       if (!previous) return;
       modelInfo.remove({ ...previous });
       models.delete(model);
+    },
+    setLiveTensorsReader(read) {
+      readLiveTensors = read;
+      liveTensorsRead = undefined;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Admin, Batch, Consumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Batch, Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
 import { createKafka } from '../kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
 import type { Logger } from '../log/logger.js';
@@ -99,6 +99,11 @@ export class StreamWorker<U = never> {
   private joined = false;
   private assigned: number[] = [];
   private kafkaProblem = 'not connected yet';
+  /** Last successful group heartbeat: kafkajs emits no event when the broker goes away while idle. */
+  private lastHeartbeatAt = 0;
+  /** Runs of the consumer after kafkajs gave up on a broker outage, since the last group join. */
+  private consumerReruns = 0;
+  private readonly rerunTimers = new Set<NodeJS.Timeout>();
   private modelWarm = false;
   /** Set when a graceful stop ran past its deadline: nothing may commit from then on. */
   private abandoned = false;
@@ -155,7 +160,7 @@ export class StreamWorker<U = never> {
         rebalanceTimeout: 60_000,
         maxBytesPerPartition: s.fetchMaxBytesPerPartition,
         maxBytes: Math.max(s.fetchMaxBytesPerPartition * 4, 16 * 1024 * 1024),
-        heartbeatInterval: Math.min(3_000, Math.floor(s.sessionTimeoutMs / 3)),
+        heartbeatInterval: this.heartbeatIntervalMs(),
         // A partition resumed after a pause waits for the fetch in flight, which the broker holds
         // this long when the other partitions have no data.
         maxWaitTimeInMs: 100,
@@ -189,6 +194,8 @@ export class StreamWorker<U = never> {
         const assigned = e.payload.memberAssignment[s.inputTopic] ?? [];
         this.logger.info({ partitions: assigned, memberId: e.payload.memberId }, 'partitions assigned');
         this.joined = true;
+        this.lastHeartbeatAt = Date.now();
+        this.consumerReruns = 0;
         this.assigned = [...assigned].sort((a, b) => a - b);
         this.metrics.retainPartitions(s.inputTopic, this.assigned);
         // New generation: every partition's next batch starts with a fresh producer, which fences
@@ -198,22 +205,28 @@ export class StreamWorker<U = never> {
         lanes.reset();
         this.hooks.onGroupJoin?.(assigned);
       });
-      consumer.on(consumer.events.CRASH, (e) => {
-        this.notJoined(`consumer crashed: ${e.payload.error.message}${e.payload.restart ? ' (restarting)' : ''}`);
-        if (!e.payload.restart) void this.fail(e.payload.error);
-      });
-      consumer.on(consumer.events.REBALANCING, () => this.notJoined('rebalancing'));
-      consumer.on(consumer.events.DISCONNECT, () => this.notJoined('disconnected'));
-      await consumer.connect();
-      await consumer.subscribe({ topic: s.inputTopic, fromBeginning: true });
-      await consumer.run({
+      const runConfig: ConsumerRunConfig = {
         autoCommit: false,
         // Offsets are resolved here, only for batches taken on: a stale or unfinished batch must
         // not move the fetch position.
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: s.partitionsConcurrently,
         eachBatch: (payload) => this.onBatch(payload),
+      };
+      consumer.on(consumer.events.CRASH, (e) => {
+        this.notJoined(`consumer crashed: ${e.payload.error.message}${e.payload.restart ? ' (restarting)' : ''}`);
+        if (e.payload.restart || (this.state !== 'running' && this.state !== 'starting')) return;
+        if (isBrokerOutage(e.payload.error)) this.rerunConsumer(consumer, runConfig, e.payload.error);
+        else void this.fail(e.payload.error);
       });
+      consumer.on(consumer.events.REBALANCING, () => this.notJoined('rebalancing'));
+      consumer.on(consumer.events.HEARTBEAT, () => {
+        this.lastHeartbeatAt = Date.now();
+      });
+      consumer.on(consumer.events.DISCONNECT, () => this.notJoined('disconnected'));
+      await consumer.connect();
+      await consumer.subscribe({ topic: s.inputTopic, fromBeginning: true });
+      await consumer.run(runConfig);
       if (this.state === 'starting') this.setState('running', fields);
     } catch (err) {
       await this.fail(err as Error);
@@ -244,6 +257,32 @@ export class StreamWorker<U = never> {
     });
   }
 
+  /**
+   * kafkajs gives up on a consumer whose group coordinator stayed unreachable through its retries
+   * (KafkaJSGroupCoordinatorNotFound is non-retriable, so it does not restart itself: kafkajs
+   * #1445, #1630), which is what a broker restart longer than the retries looks like. The worker
+   * runs the consumer again with a backoff (1 s doubling to 30 s) until the broker answers;
+   * meanwhile it stays alive and reports not ready.
+   */
+  private rerunConsumer(consumer: Consumer, runConfig: ConsumerRunConfig, cause: Error): void {
+    this.consumerReruns += 1;
+    const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(5, this.consumerReruns - 1));
+    this.logger.warn({ err: cause.message, retryInMs: delayMs }, 'the broker is unreachable: the consumer runs again after a backoff');
+    const timer = setTimeout(() => {
+      this.rerunTimers.delete(timer);
+      if (this.state !== 'running') return;
+      consumer.run(runConfig).catch((err: unknown) => {
+        if (isBrokerOutage(err)) this.rerunConsumer(consumer, runConfig, err as Error);
+        else void this.fail(err as Error);
+      });
+    }, delayMs);
+    this.rerunTimers.add(timer);
+  }
+
+  private heartbeatIntervalMs(): number {
+    return Math.min(3_000, Math.floor(this.settings.sessionTimeoutMs / 3));
+  }
+
   private notJoined(why: string): void {
     this.joined = false;
     this.kafkaProblem = why;
@@ -257,10 +296,18 @@ export class StreamWorker<U = never> {
   health(): HealthReport {
     const redisStatus = this.redis?.status ?? 'not connected yet';
     const held = this.gate?.holds ?? [];
+    // The consumer heartbeats every heartbeatInterval while it fetches; two missed ones mean the
+    // coordinator is out of reach (a broker gone while the partitions are idle raises no event).
+    const silentMs = Date.now() - this.lastHeartbeatAt;
+    const staleMs = 2 * this.heartbeatIntervalMs() + 1000;
     return {
       state: this.state,
       checks: {
-        kafka: this.joined ? { ok: true, detail: 'connected' } : { ok: false, detail: this.kafkaProblem },
+        kafka: !this.joined
+          ? { ok: false, detail: this.kafkaProblem }
+          : silentMs > staleMs
+            ? { ok: false, detail: `no group heartbeat for ${Math.round(silentMs / 1000)} s` }
+            : { ok: true, detail: 'connected' },
         group: this.joined ? { ok: true, detail: `${this.assigned.length} partitions assigned: ${this.assigned.join(',') || 'none'}` } : { ok: false, detail: 'not in the group' },
         redis:
           redisStatus === 'ready' && held.length === 0
@@ -336,6 +383,7 @@ export class StreamWorker<U = never> {
         'consumer',
         () => {
           this.gate?.close();
+          for (const t of this.rerunTimers) clearTimeout(t);
           return this.consumer?.disconnect();
         },
       ],
@@ -361,4 +409,21 @@ export class StreamWorker<U = never> {
     await this.closeAll();
     this.failure?.(err);
   }
+}
+
+/** Error names in a cause chain that mean "the broker is out of reach", not a fault of this worker. */
+const OUTAGE_ERRORS = new Set([
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNumberOfRetriesExceeded',
+]);
+
+function isBrokerOutage(err: unknown): boolean {
+  for (let e = err as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 10; e = e.cause as typeof e, depth++) {
+    if (e.name !== undefined && OUTAGE_ERRORS.has(e.name)) return true;
+  }
+  return false;
 }

@@ -2,7 +2,7 @@ import { itemSize, type EngineChoice, type EngineName } from '../inference/engin
 import type { ModelManifest } from '../inference/manifest.js';
 import { createInferencePool, type InferencePool } from '../inference/pool.js';
 import type { Logger } from '../log/logger.js';
-import type { WorkerMetrics } from '../ops/metrics.js';
+import type { LiveTensorsReader, WorkerMetrics } from '../ops/metrics.js';
 import { createMicroBatcher, type MicroBatcher } from '../pipeline/micro-batcher.js';
 
 /** What every worker kind reads from its configuration about inference. */
@@ -38,6 +38,23 @@ export interface WorkerInference {
   drain(): Promise<void>;
   /** Stops the utilisation sampling and closes the pool. */
   close(): Promise<void>;
+}
+
+/**
+ * `fleet_inference_live_tensors` of a pool serving models on `engines` (one per model, every
+ * thread loads them all). Only TF.js keeps a tensor registry: with no TF.js model the gauge is 0
+ * and the pool is never asked. Otherwise `pool.stats()` (it waits for a running batch; the metric
+ * bounds that) gives each thread's TF.js registry plus one "tensor" per ONNX Runtime session
+ * (OrtEngine.stats()), which is taken off again. Unknown while a thread is not ready.
+ */
+function liveTensorsReader(pool: InferencePool, engines: readonly EngineName[]): LiveTensorsReader {
+  if (!engines.some((e) => e.startsWith('tfjs-'))) return () => Promise.resolve(0);
+  const ortSessions = engines.filter((e) => e === 'onnxruntime').length;
+  return async () => {
+    const { tensorsPerThread } = await pool.stats();
+    if (tensorsPerThread.some((n) => n < 0)) return undefined;
+    return tensorsPerThread.reduce((sum, n) => sum + Math.max(0, n - ortSessions), 0);
+  };
 }
 
 /** How often pool utilisation (busy batch time over threads x wall time) is sampled. */
@@ -102,6 +119,7 @@ export async function startWorkerInference(
     });
     return { key, manifest, engine, batcher };
   });
+  metrics.setLiveTensorsReader(liveTensorsReader(pool, started.models.map((m) => m.engine)));
   return {
     pool,
     engine: started.engine,
@@ -111,6 +129,7 @@ export async function startWorkerInference(
     },
     close: async () => {
       clearInterval(sampler);
+      metrics.setLiveTensorsReader(undefined);
       await pool.close();
     },
   };
