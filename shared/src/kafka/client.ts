@@ -24,6 +24,18 @@ const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * kafkajs logs every error response at error level, also the ones it retries itself
+ * (CONCURRENT_TRANSACTIONS while commit markers are written, NOT_COORDINATOR and
+ * COORDINATOR_LOAD_IN_PROGRESS after a restart): hundreds of error lines during a normal start
+ * that would page an operator. Those become warnings; what the retries could not fix still
+ * reaches the error level through the caller (a failed batch, a consumer crash).
+ */
+function levelOf(namespace: string, level: number, message: string): 'error' | 'warn' | 'info' | 'debug' {
+  const name = levelNames[level] ?? 'info';
+  return name === 'error' && namespace === 'Connection' && message.startsWith('Response ') ? 'warn' : name;
+}
+
 /** A kafkajs client whose logs go to pino instead of kafkajs's own console logger. */
 export function createKafka(options: KafkaClientOptions): Kafka {
   // kafkajs prints a migration notice about its v2 default partitioner on every producer; the
@@ -43,7 +55,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       ({ namespace, level, log: entry }: LogEntry) => {
         if (!log) return;
         const { message, ...rest } = entry;
-        log[levelNames[level] ?? 'info']({ namespace, ...rest }, message);
+        log[levelOf(namespace, level, message)]({ namespace, ...rest }, message);
       },
   });
 }
