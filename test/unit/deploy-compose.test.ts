@@ -65,7 +65,8 @@ const WORKERS: readonly WorkerKind[] = [
 
 /** Every variable name services/<service>/src/config.ts reads (`r.int('NAME', ...)`, `topic('NAME', ...)`). */
 function envNamesRead(service: string): Set<string> {
-  const source = read(`services/${service}/src/config.ts`);
+  // The worker's own reader and the shared security settings it reads through it.
+  const source = read(`services/${service}/src/config.ts`) + read('shared/src/config/security.ts');
   const names = new Set([...source.matchAll(/\(\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? ''));
   assert.ok(names.size > 10 && names.has('KAFKA_BROKERS') && names.has('SHUTDOWN_TIMEOUT_MS'), `${service}: found the variables its config.ts reads`);
   return names;

@@ -92,7 +92,8 @@ const envNamesCache = new Map<WorkerService, Set<string>>();
 function envNamesRead(service: WorkerService): Set<string> {
   let names = envNamesCache.get(service);
   if (!names) {
-    const source = readFileSync(join(REPO_ROOT, `services/${service}/src/config.ts`), 'utf8');
+    // The worker's own reader and the shared security settings it reads through it.
+    const source = ['services/' + service + '/src/config.ts', 'shared/src/config/security.ts'].map((f) => readFileSync(join(REPO_ROOT, f), 'utf8')).join('\n');
     names = new Set([...source.matchAll(/\(\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? ''));
     assert.ok(names.size > 10 && names.has('KAFKA_BROKERS') && names.has('SHUTDOWN_TIMEOUT_MS'), `${service}: found the variables its config.ts reads`);
     envNamesCache.set(service, names);

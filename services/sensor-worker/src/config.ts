@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../../../shared/src/config/env.js';
+import { readConnectionSecurity, type ConnectionSecurity } from '../../../shared/src/config/security.js';
 import { DEFAULT_SENSOR_LIMITS, type SensorLimits } from '../../../shared/src/contracts/sensor.js';
 import { createTopicCatalog } from '../../../shared/src/contracts/topics.js';
 import { ENGINE_CHOICES } from '../../../shared/src/inference/engine.js';
@@ -24,6 +25,8 @@ export interface SensorWorkerConfig extends InferenceSettings {
   workerId: string;
   kafkaBrokers: string[];
   redisUrl: string;
+  /** Kafka SASL / TLS and Redis TLS (see shared/src/config/security.ts). */
+  security: ConnectionSecurity;
   /** Consumer group; also part of every transactional id and Redis key. @defaultValue 'sensor-worker' */
   groupId: string;
   topics: { readings: string; scores: string; alerts: string; readingsDlq: string };
@@ -96,10 +99,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   const raiseAfter = optionalInt('ALERT_RAISE_AFTER', 1, 1000);
   const raiseWindows = optionalInt('ALERT_RAISE_WINDOWS', 1, 1000);
   const clearAfter = optionalInt('ALERT_CLEAR_AFTER', 1, 1000);
+  const redisUrl = r.url('REDIS_URL', 'redis://127.0.0.1:6380', ['redis', 'rediss']);
   const config: SensorWorkerConfig = {
     workerId: r.string('WORKER_ID', `sensor-${hostname()}-${process.pid}`, /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, '1-128 characters of [A-Za-z0-9._:-]'),
     kafkaBrokers: r.brokers('KAFKA_BROKERS', '127.0.0.1:9092'),
-    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6380', ['redis', 'rediss']),
+    redisUrl,
+    security: readConnectionSecurity(r, redisUrl),
     groupId: r.string('SENSOR_GROUP_ID', 'sensor-worker', ID, '1-100 characters of [A-Za-z0-9._-]'),
     topics: {
       readings: topic('READINGS_TOPIC', catalog.readings.name),

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../../../shared/src/config/env.js';
+import { readConnectionSecurity, type ConnectionSecurity } from '../../../shared/src/config/security.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../../shared/src/contracts/frame.js';
 import { createTopicCatalog } from '../../../shared/src/contracts/topics.js';
 import { ENGINE_CHOICES } from '../../../shared/src/inference/engine.js';
@@ -14,6 +15,8 @@ export interface VisionWorkerConfig extends InferenceSettings {
   workerId: string;
   kafkaBrokers: string[];
   redisUrl: string;
+  /** Kafka SASL / TLS and Redis TLS (see shared/src/config/security.ts). */
+  security: ConnectionSecurity;
   /** Consumer group; also part of every transactional id. @defaultValue 'vision-worker' */
   groupId: string;
   topics: { frames: string; inspections: string; defects: string; framesDlq: string };
@@ -61,10 +64,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   const topic = (name: string, fallback: string) => r.string(name, fallback, /^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name');
   const tile = r.optionalString('VISION_TILE_SIZE') === undefined ? undefined : r.int('VISION_TILE_SIZE', 64, 1, 4096);
   const stride = r.optionalString('VISION_TILE_STRIDE') === undefined ? undefined : r.int('VISION_TILE_STRIDE', 64, 1, 4096);
+  const redisUrl = r.url('REDIS_URL', 'redis://127.0.0.1:6380', ['redis', 'rediss']);
   const config: VisionWorkerConfig = {
     workerId: r.string('WORKER_ID', `vision-${hostname()}-${process.pid}`, /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, '1-128 characters of [A-Za-z0-9._:-]'),
     kafkaBrokers: r.brokers('KAFKA_BROKERS', '127.0.0.1:9092'),
-    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6380', ['redis', 'rediss']),
+    redisUrl,
+    security: readConnectionSecurity(r, redisUrl),
     groupId: r.string('VISION_GROUP_ID', 'vision-worker', ID, '1-100 characters of [A-Za-z0-9._-]'),
     topics: {
       frames: topic('FRAMES_TOPIC', catalog.frames.name),

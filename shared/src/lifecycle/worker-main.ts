@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/env.js';
-import { createLogger, urlPassword, type Logger } from '../log/logger.js';
+import { connectionSecrets, type ConnectionSecurity } from '../config/security.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { runMain } from './run-main.js';
 import { handleShutdownSignals } from './signals.js';
 
@@ -34,7 +35,7 @@ function findRoot(from: string): string {
  * once), exits 0 after a graceful stop, 1 on a fatal error or a stop past its deadline, 2 on bad
  * configuration (every bad value printed, one per line).
  */
-export function runWorkerMain<C extends { workerId: string; logLevel: string; redisUrl: string }>(
+export function runWorkerMain<C extends { workerId: string; logLevel: string; redisUrl: string; security: ConnectionSecurity }>(
   service: string,
   loadConfig: (env: Readonly<Record<string, string | undefined>>, repoRoot: string) => C,
   create: (config: C, logger: Logger) => RunnableWorker,
@@ -48,9 +49,8 @@ export function runWorkerMain<C extends { workerId: string; logLevel: string; re
       for (const p of err.problems) process.stderr.write(`${service}: ${p}\n`);
       return 2;
     }
-    // The Redis password is masked wherever it might appear, a client library's error text included.
-    const password = urlPassword(config.redisUrl);
-    const logger = createLogger({ service, level: config.logLevel, bindings: { worker: config.workerId }, secrets: password ? [password] : [] });
+    // The Redis and SASL passwords are masked wherever they might appear, a client library's error text included.
+    const logger = createLogger({ service, level: config.logLevel, bindings: { worker: config.workerId }, secrets: connectionSecrets(config.redisUrl, config.security) });
     const worker = create(config, logger);
     handleShutdownSignals({
       onStop: (signal) => {

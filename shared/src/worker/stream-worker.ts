@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Admin, Batch, Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
+import type { ConnectionSecurity } from '../config/security.js';
 import { createKafka } from '../kafka/client.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
-import type { Logger } from '../log/logger.js';
+import { redactUrl, type Logger } from '../log/logger.js';
 import { startOpsServer, type HealthReport, type OpsServer } from '../ops/http.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../ops/metrics.js';
 import { createConsumptionGate, type ConsumptionGate } from './consumption-gate.js';
@@ -29,6 +30,8 @@ export interface StreamWorkerSettings {
   shutdownTimeoutMs: number;
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free one (logged). */
   metricsPort: number;
+  /** Kafka SASL / TLS and Redis TLS. @defaultValue plaintext, no authentication */
+  security?: ConnectionSecurity;
 }
 
 /** What a batch handler gets besides the kafkajs payload. */
@@ -145,12 +148,24 @@ export class StreamWorker<U = never> {
       this.ops = await startOpsServer({ port: s.metricsPort, registry: this.metrics.registry, health: () => this.health(), logger: this.logger });
       const fields = await this.hooks.setUp();
       this.modelWarm = true;
-      this.redis = new Redis(s.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      await this.redis.connect();
+      const sec = s.security ?? {};
+      this.redis = await connectRedis(s.redisUrl, sec);
 
-      const kafka = createKafka({ brokers: s.kafkaBrokers, clientId: s.workerId, logger: this.logger });
+      const kafka = createKafka({
+        brokers: s.kafkaBrokers,
+        clientId: s.workerId,
+        logger: this.logger,
+        ...(sec.kafkaSasl ? { sasl: sec.kafkaSasl } : {}),
+        ...(sec.kafkaTls ? { ssl: sec.kafkaTls } : {}),
+      });
       this.admin = kafka.admin();
-      await this.admin.connect();
+      try {
+        await this.admin.connect();
+      } catch (err) {
+        // The first call to the brokers: a wrong address, password or TLS setting shows up here.
+        const auth = sec.kafkaSasl ? `SASL ${sec.kafkaSasl.mechanism}${'username' in sec.kafkaSasl ? ` as ${sec.kafkaSasl.username}` : ''}` : 'no SASL';
+        throw new DependencyError(`Kafka at ${s.kafkaBrokers.join(',')} (${auth}, ${sec.kafkaTls ? 'TLS' : 'plaintext'}): ${(err as Error).message}`, { cause: err });
+      }
       this.transactions = createPartitionTransactions({ kafka, transactionalIdPrefix: `${s.kind}.${s.groupId}`, logger: this.logger });
       const consumer = kafka.consumer({
         groupId: s.groupId,
@@ -391,7 +406,15 @@ export class StreamWorker<U = never> {
       ['producers', () => this.transactions?.close()],
       ...(this.hooks.close ?? []),
       ['admin', () => this.admin?.disconnect()],
-      ['redis', () => this.redis?.quit()],
+      // QUIT waits for a connection; a client still reconnecting (Redis down, wrong password) is just dropped.
+      [
+        'redis',
+        () => {
+          if (this.redis?.status === 'ready') return this.redis.quit();
+          this.redis?.disconnect();
+          return undefined;
+        },
+      ],
       ['ops server', () => this.ops?.close()],
     ];
     for (const [name, step] of steps) {
@@ -426,4 +449,33 @@ function isBrokerOutage(err: unknown): boolean {
     if (e.name !== undefined && OUTAGE_ERRORS.has(e.name)) return true;
   }
   return false;
+}
+
+/** Redis refused or could not be reached at start: the message says which Redis and why. */
+export class DependencyError extends Error {
+  override readonly name = 'DependencyError';
+}
+
+/**
+ * Connects and PINGs once, so that a wrong password (WRONGPASS), a missing one (NOAUTH) or an
+ * unreachable host stops the worker at start with Redis's own reason: ioredis itself only says
+ * "Connection is closed." and keeps reconnecting.
+ */
+async function connectRedis(url: string, security: ConnectionSecurity): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, ...(security.redisTls ? { tls: security.redisTls } : {}) });
+  let lastError: Error | undefined;
+  const remember = (err: Error) => {
+    lastError = err;
+  };
+  redis.on('error', remember);
+  try {
+    await redis.connect();
+    await redis.ping();
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    throw new DependencyError(`Redis at ${redactUrl(url)}: ${lastError?.message ?? (err as Error).message}`, { cause: err });
+  } finally {
+    redis.off('error', remember);
+  }
 }
