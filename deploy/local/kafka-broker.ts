@@ -8,8 +8,8 @@
  * format.json, data/ (log.dirs, meta.properties), logs/server.log (log4j2), logs/stdout.log (JVM).
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -35,6 +35,44 @@ const LOG4J2_CONFIG = fileURLToPath(new URL('./kafka/log4j2.properties', import.
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 const MIN_JAVA = 17;
 
+/** A user name and password of the local stack (Kafka SASL user, Redis ACL user). */
+export interface StackCredential {
+  username: string;
+  password: string;
+}
+
+/** The SASL mechanisms the authenticated listener accepts, in the order the broker config lists them. */
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+const SCRAM_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+
+/** An authenticated client listener next to the PLAINTEXT one. */
+export interface KafkaSaslOptions {
+  /** SASL_PLAINTEXT listener port on 127.0.0.1. */
+  port: number;
+  /** Users of every mechanism: PLAIN from the JAAS config, SCRAM from the credentials written at format time. */
+  users: StackCredential[];
+}
+
+/**
+ * User names: what a SCRAM credential argument, a JAAS option name (`user_<name>`) and a Redis ACL
+ * user accept without escaping. Passwords: also no `,` `=` `]` (StorageTool's `--add-scram`
+ * splits on them and does not honour quotes), no `"` or `\` (JAAS string, and `\` is an escape in
+ * server.properties), no whitespace (ACL and JAAS tokens), no `$` (config provider syntax). That
+ * still leaves room for URL-unsafe characters like `@` and `%`, which the Redis URL encodes.
+ */
+const SAFE_USERNAME = /^[A-Za-z0-9._-]{1,64}$/;
+const SAFE_PASSWORD = /^[A-Za-z0-9._~+!@%^*:/?#-]{1,128}$/;
+
+/** Throws a {@link StackError} naming `what` when a credential has characters the generated configs cannot carry. */
+export function checkCredential(credential: StackCredential, what: string): void {
+  if (!SAFE_USERNAME.test(credential.username)) {
+    throw new StackError(`${what}: user name "${credential.username}" must be 1-64 of A-Z a-z 0-9 . _ -`);
+  }
+  if (!SAFE_PASSWORD.test(credential.password)) {
+    throw new StackError(`${what}: the password of ${credential.username} must be 1-128 of A-Z a-z 0-9 . _ ~ + ! @ % ^ * : / ? # -`);
+  }
+}
+
 export interface KafkaBrokerOptions {
   /** The stack's state dir; the broker lives in `<stateDir>/kafka`. */
   stateDir: string;
@@ -44,6 +82,8 @@ export interface KafkaBrokerOptions {
   controllerPort: number;
   /** JVM max heap. @defaultValue 768 */
   heapMb?: number;
+  /** Adds a SASL_PLAINTEXT listener. @defaultValue PLAINTEXT only */
+  sasl?: KafkaSaslOptions;
   log: (line: string) => void;
 }
 
@@ -94,6 +134,41 @@ export async function configuredKafkaPort(stateDir: string): Promise<number | un
   }
 }
 
+/**
+ * The SASL_PLAINTEXT port a broker in this state dir was configured with, undefined when it has
+ * none (read back from server.properties).
+ */
+export async function configuredKafkaSaslPort(stateDir: string): Promise<number | undefined> {
+  try {
+    const text = await readFile(kafkaPaths(stateDir).properties, 'utf8');
+    const m = /^listeners=.*\bSASL_PLAINTEXT:\/\/[^:,]+:(\d+)/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the broker configured in this state dir (a running one, whose config cannot change under
+ * it) does not serve `sasl` as asked, or undefined when it does: another or no SASL port,
+ * other PLAIN users or passwords, SCRAM users not created at format time.
+ */
+export async function kafkaSecurityMismatch(stateDir: string, sasl: KafkaSaslOptions | undefined): Promise<string | undefined> {
+  if (!sasl) return undefined; // a SASL listener nobody asked for does not hurt the PLAINTEXT clients
+  const port = await configuredKafkaSaslPort(stateDir);
+  if (port !== sasl.port) return port === undefined ? 'it has no SASL listener' : `its SASL listener is on port ${port}, not ${sasl.port}`;
+  let text = '';
+  try {
+    text = await readFile(kafkaPaths(stateDir).properties, 'utf8');
+  } catch {
+    // unreadable: treated as other PLAIN users below
+  }
+  if (!text.split('\n').includes(`listener.name.sasl_plaintext.plain.sasl.jaas.config=${plainJaasConfig(sasl.users)}`)) {
+    return 'its PLAIN users or passwords differ';
+  }
+  return scramMismatch(await readFormatInfo(stateDir), sasl.users);
+}
+
 /** The java binary ($JAVA_HOME/bin/java, else PATH), checked to be Java 17 or newer. */
 export async function findJava(): Promise<string> {
   const fromHome = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
@@ -126,10 +201,12 @@ export async function findMaven(): Promise<string> {
 
 /** Fails with a message naming the port and its env variable when something else listens there. */
 export async function checkKafkaPortsFree(options: KafkaBrokerOptions): Promise<void> {
-  for (const [port, env] of [
+  const ports: [number, string][] = [
     [options.port, 'KAFKA_PORT'],
     [options.controllerPort, 'KAFKA_CONTROLLER_PORT'],
-  ] as const) {
+  ];
+  if (options.sasl) ports.push([options.sasl.port, 'the security option kafkaSaslPort']);
+  for (const [port, env] of ports) {
     if (await portInUse(port)) {
       throw new StackError(
         `port ${port} on 127.0.0.1 is in use by another process (not this stack's broker in ${kafkaPaths(options.stateDir).dir}); ` +
@@ -182,19 +259,48 @@ export async function resolveClasspath(stateDir: string, log: (line: string) => 
   return classpath;
 }
 
+/** PlainLoginModule options for the broker side: one `user_<name>="<password>"` per user. */
+function plainJaasConfig(users: StackCredential[]): string {
+  const entries = users.map((u) => ` user_${u.username}="${u.password}"`).join('');
+  return `org.apache.kafka.common.security.plain.PlainLoginModule required${entries};`;
+}
+
+/**
+ * The SASL_PLAINTEXT listener's lines. The PLAINTEXT listener stays: the stack's own admin work
+ * (readiness, topics, coordinator warm-up) and inter-broker/controller traffic use it, so the
+ * stack never needs a credential of its own and a test can still reach the broker when a SASL
+ * setting is wrong. Both listeners bind 127.0.0.1 only. No authorizer: an authenticated user may
+ * do everything, this proves authentication, not ACLs.
+ */
+function saslLines(sasl: KafkaSaslOptions): string[] {
+  return [
+    `sasl.enabled.mechanisms=${SASL_MECHANISMS.join(',')}`,
+    // JAAS per listener and mechanism (listener.name.<listener>.<mechanism>.sasl.jaas.config):
+    // PLAIN checks against the user_ options here, SCRAM against the credentials stored in the
+    // cluster metadata (written by StorageTool --add-scram at format time).
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=${plainJaasConfig(sasl.users)}`,
+    ...SCRAM_MECHANISMS.map(
+      (m) => `listener.name.sasl_plaintext.${m.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+    ),
+  ];
+}
+
 /** server.properties for one KRaft node that is its own controller, sized for a laptop or a CI box. */
 export function serverProperties(options: KafkaBrokerOptions): string {
   const paths = kafkaPaths(options.stateDir);
+  const sasl = options.sasl;
+  const saslListener = sasl ? `,SASL_PLAINTEXT://127.0.0.1:${sasl.port}` : '';
   const lines = [
     '# Written by deploy/local/kafka-broker.ts on every start; edits are overwritten.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${options.controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${options.port},CONTROLLER://127.0.0.1:${options.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${options.port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${options.port}${saslListener},CONTROLLER://127.0.0.1:${options.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${options.port}${saslListener}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
     'inter.broker.listener.name=PLAINTEXT',
+    ...(sasl ? saslLines(sasl) : []),
     `log.dirs=${paths.dataDir}`,
     // One node: every internal topic must have replication factor 1, or its coordinator never
     // becomes available (kafkajs issue #1752 shows the symptom for __consumer_offsets).
@@ -248,41 +354,116 @@ function jvmArgs(paths: KafkaPaths, classpath: string, heapMb: number): string[]
   ];
 }
 
-/**
- * Formats the storage directory once (skipped when meta.properties exists). The controller port
- * is written into the KRaft voter set at format time, so a later start with another controller
- * port is refused instead of producing a broker that cannot find its controller.
- */
-async function formatStorageOnce(java: string, classpath: string, options: KafkaBrokerOptions): Promise<void> {
-  const paths = kafkaPaths(options.stateDir);
-  if (await exists(join(paths.dataDir, 'meta.properties'))) {
-    let formattedFor: number | undefined;
-    try {
-      formattedFor = (JSON.parse(await readFile(paths.formatInfo, 'utf8')) as { controllerPort?: number }).controllerPort;
-    } catch {
-      formattedFor = undefined;
-    }
-    if (formattedFor !== undefined && formattedFor !== options.controllerPort) {
-      throw new StackError(
-        `the broker storage in ${paths.dataDir} was formatted for controller port ${formattedFor}, not ${options.controllerPort}; ` +
-          `set KAFKA_CONTROLLER_PORT=${formattedFor}, or remove ${paths.dir} to start from empty topics`,
-      );
-    }
-    return;
+/** What format.json records about the storage format. */
+interface FormatInfo {
+  clusterId?: string;
+  controllerPort?: number;
+  /**
+   * SCRAM users created at format time (both SCRAM mechanisms each), with an HMAC of the
+   * password keyed by the cluster id: enough to tell whether a password changed, without
+   * writing it down. Absent: formatted before SCRAM support, i.e. no SCRAM users.
+   */
+  scramUsers?: { username: string; digest: string }[];
+}
+
+async function readFormatInfo(stateDir: string): Promise<FormatInfo> {
+  try {
+    return JSON.parse(await readFile(kafkaPaths(stateDir).formatInfo, 'utf8')) as FormatInfo;
+  } catch {
+    return {};
   }
+}
+
+function scramDigest(clusterId: string, user: StackCredential): string {
+  return createHmac('sha256', clusterId).update(`${user.username}\0${user.password}`).digest('hex');
+}
+
+/**
+ * Why the formatted storage lacks the SCRAM credentials of `users`, or undefined. SCRAM users
+ * exist in KRaft only through the metadata log; the stack creates them at format time only
+ * (kafkajs has no AlterUserScramCredentials), so a state dir formatted without them, or with
+ * other passwords, would start a broker that refuses those users with a mere "authentication failed".
+ */
+function scramMismatch(info: FormatInfo, users: StackCredential[]): string | undefined {
+  const recorded = new Map((info.scramUsers ?? []).map((u) => [u.username, u.digest]));
+  const missing = users.filter((u) => !recorded.has(u.username)).map((u) => u.username);
+  const changed = users
+    .filter((u) => recorded.has(u.username) && recorded.get(u.username) !== scramDigest(info.clusterId ?? '', u))
+    .map((u) => u.username);
+  const reasons = [
+    ...(missing.length > 0 ? [`without SCRAM credentials for ${missing.join(', ')}`] : []),
+    ...(changed.length > 0 ? [`with another SCRAM password for ${changed.join(', ')}`] : []),
+  ];
+  return reasons.length > 0 ? `its storage was formatted ${reasons.join(' and ')}` : undefined;
+}
+
+/**
+ * Refuses a formatted storage dir that cannot serve these options: the controller port is
+ * written into the KRaft voter set at format time, SCRAM credentials into the metadata log.
+ * Returns whether the storage is formatted at all.
+ */
+async function checkFormattedStorage(options: KafkaBrokerOptions): Promise<boolean> {
+  const paths = kafkaPaths(options.stateDir);
+  if (!(await exists(join(paths.dataDir, 'meta.properties')))) return false;
+  const info = await readFormatInfo(options.stateDir);
+  const formattedFor = info.controllerPort;
+  if (formattedFor !== undefined && formattedFor !== options.controllerPort) {
+    throw new StackError(
+      `the broker storage in ${paths.dataDir} was formatted for controller port ${formattedFor}, not ${options.controllerPort}; ` +
+        `set KAFKA_CONTROLLER_PORT=${formattedFor}, or remove ${paths.dir} to start from empty topics`,
+    );
+  }
+  const scram = options.sasl ? scramMismatch(info, options.sasl.users) : undefined;
+  if (scram) {
+    throw new StackError(
+      `the broker in ${paths.dir} cannot serve the SASL users asked for: ${scram} (SCRAM users are created only when the storage is formatted); ` +
+        `remove ${paths.dir} to format it again with them (its topics are lost), or use another state dir`,
+    );
+  }
+  return true;
+}
+
+/**
+ * Formats the storage directory once (run {@link checkFormattedStorage} first), with a SCRAM
+ * credential per SASL user and SCRAM mechanism, and records what it did in format.json.
+ */
+async function formatStorage(java: string, classpath: string, options: KafkaBrokerOptions): Promise<void> {
+  const paths = kafkaPaths(options.stateDir);
   const clusterId = newClusterId();
-  options.log(`kafka: formatting storage in ${paths.dataDir} (cluster id ${clusterId})`);
+  const users = options.sasl?.users ?? [];
+  // `--add-scram` may be repeated; the value format is checked by checkCredential.
+  const scramArgs = users.flatMap((u) => SCRAM_MECHANISMS.flatMap((m) => ['--add-scram', `${m}=[name=${u.username},password=${u.password}]`]));
+  const scramNote = users.length > 0 ? `, SCRAM users ${users.map((u) => u.username).join(', ')}` : '';
+  options.log(`kafka: formatting storage in ${paths.dataDir} (cluster id ${clusterId}${scramNote})`);
   try {
     await execFileAsync(
       java,
-      [...jvmArgs(paths, classpath, 256), 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', paths.properties],
+      [
+        ...jvmArgs(paths, classpath, 256),
+        'kafka.tools.StorageTool',
+        'format',
+        '--standalone',
+        '-t',
+        clusterId,
+        '-c',
+        paths.properties,
+        ...scramArgs,
+      ],
       { cwd: paths.dir, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
     );
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new StackError(`kafka storage format failed:\n${`${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || e.message}`);
+    // The command line holds the SCRAM passwords and execFile's message repeats it.
+    const hide = (text: string) => users.reduce((t, u) => t.split(u.password).join('***'), text);
+    throw new StackError(`kafka storage format failed:\n${hide(`${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || e.message)}`);
   }
-  await writeFileAtomic(paths.formatInfo, `${JSON.stringify({ clusterId, controllerPort: options.controllerPort, formattedAt: new Date().toISOString() })}\n`);
+  const info: FormatInfo & { formattedAt: string } = {
+    clusterId,
+    controllerPort: options.controllerPort,
+    ...(users.length > 0 ? { scramUsers: users.map((u) => ({ username: u.username, digest: scramDigest(clusterId, u) })) } : {}),
+    formattedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(paths.formatInfo, `${JSON.stringify(info)}\n`);
 }
 
 /** Everything that can fail before a process is started: tools present, ports free. */
@@ -302,8 +483,12 @@ export async function startKafkaBroker(options: KafkaBrokerOptions, java: string
   await mkdir(paths.dataDir, { recursive: true });
   await mkdir(paths.logsDir, { recursive: true });
   const classpath = await resolveClasspath(options.stateDir, options.log);
+  // Checked before server.properties is rewritten: a refused start leaves the dir as it was.
+  const formatted = await checkFormattedStorage(options);
   await writeFile(paths.properties, serverProperties(options));
-  await formatStorageOnce(java, classpath, options);
+  // The PLAIN passwords are in there in clear (PlainLoginModule has no hashed form).
+  if (options.sasl) await chmod(paths.properties, 0o600);
+  if (!formatted) await formatStorage(java, classpath, options);
   const pid = await spawnDetached(java, [...jvmArgs(paths, classpath, options.heapMb ?? 768), 'kafka.Kafka', paths.properties], {
     cwd: paths.dir,
     outputFile: paths.stdoutLog,

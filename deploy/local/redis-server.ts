@@ -5,6 +5,7 @@
  * Layout under `<stateDir>/redis/`: redis.conf, redis.pid, redis.log, data/ (AOF; also the
  * process's working directory, which is how a pid is recognised as ours).
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -16,6 +17,11 @@ export interface RedisServerOptions {
   stateDir: string;
   /** Port on 127.0.0.1. */
   port: number;
+  /**
+   * The one ACL user allowed in (all keys, channels and commands); every other connection gets
+   * NOAUTH. Check it with checkCredential (kafka-broker.ts) first. @defaultValue no authentication
+   */
+  user?: { username: string; password: string };
   log: (line: string) => void;
 }
 
@@ -38,8 +44,10 @@ export function redisPaths(stateDir: string): RedisPaths {
   };
 }
 
-export function redisUrlFor(port: number): string {
-  return `redis://127.0.0.1:${port}`;
+/** The URL of the stack's Redis, with the user and password (percent-encoded) when it has one. */
+export function redisUrlFor(port: number, user?: { username: string; password: string }): string {
+  const auth = user ? `${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@` : '';
+  return `redis://${auth}127.0.0.1:${port}`;
 }
 
 /** The pid of this state dir's redis-server when it runs. */
@@ -56,6 +64,22 @@ export async function configuredRedisPort(stateDir: string): Promise<number | un
   } catch {
     return undefined;
   }
+}
+
+/**
+ * ACL lines for {@link RedisServerOptions.user}. A named user plus `default` switched off, rather
+ * than `requirepass`: requirepass only gives the default user a password, and clients that send
+ * `AUTH <user> <password>` (a REDIS_URL with a user name) need that user to exist. With default off
+ * an unauthenticated connection gets NOAUTH on every command. The stack's own readiness PING
+ * authenticates with the same URL it hands out, so this is not too strict for it. The password is
+ * stored as its SHA-256 (`#<hex>`), so redis.conf does not hold it in clear. `reset` first: the
+ * built-in default user starts as `on nopass +@all`.
+ */
+function aclLines(user: { username: string; password: string }): string[] {
+  const rule = `on #${createHash('sha256').update(user.password).digest('hex')} ~* &* +@all`;
+  return user.username === 'default'
+    ? [`user default reset ${rule}`]
+    : ['user default reset off', `user ${user.username} reset ${rule}`];
 }
 
 export function redisConfig(options: RedisServerOptions): string {
@@ -76,6 +100,7 @@ export function redisConfig(options: RedisServerOptions): string {
     'save ""',
     // BullMQ requires noeviction (an evicted job key is a lost job), and so do the dedupe marks.
     'maxmemory-policy noeviction',
+    ...(options.user ? aclLines(options.user) : []),
     '',
   ].join('\n');
 }

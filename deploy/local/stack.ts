@@ -17,12 +17,17 @@ import { createKafka, parseBrokerList } from '../../shared/src/kafka/client.js';
 import { ensureTopics, type EnsureTopicsResult } from '../../shared/src/kafka/ensure-topics.js';
 import { redactUrl } from '../../shared/src/log/redact.js';
 import {
+  SASL_MECHANISMS,
+  checkCredential,
   configuredKafkaPort,
   kafkaBrokerPid,
   kafkaPaths,
+  kafkaSecurityMismatch,
   preflightKafka,
   startKafkaBroker,
   stopKafkaBroker,
+  type KafkaBrokerOptions,
+  type StackCredential,
 } from './kafka-broker.js';
 import { AbortWait, StackError, WaitTimeoutError, errorMessage, isAlive, tailFile, tcpAnswers, waitFor, withLock } from './processes.js';
 import {
@@ -34,14 +39,36 @@ import {
   redisUrlFor,
   startRedisServer,
   stopRedisServer,
+  type RedisServerOptions,
 } from './redis-server.js';
 
 export { StackError } from './processes.js';
+export type { StackCredential } from './kafka-broker.js';
 
 /** The repository root (two levels above this file). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type StackComponent = 'kafka' | 'redis';
+
+/**
+ * Authentication for the local broker and redis-server, so that tests can show a worker with the
+ * right credentials works and one with wrong credentials fails fast. Credentials are limited to
+ * characters every generated config can carry unescaped (see checkCredential in kafka-broker.ts).
+ */
+export interface StackSecurityOptions {
+  /**
+   * Port of a SASL_PLAINTEXT listener on 127.0.0.1 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), next
+   * to the PLAINTEXT one, which the stack keeps for its own admin work.
+   */
+  kafkaSaslPort: number;
+  /**
+   * SASL users, each for all three mechanisms. The SCRAM credentials are written when the broker
+   * storage is formatted: a state dir formatted without them (or with other passwords) is refused.
+   */
+  users: StackCredential[];
+  /** The only Redis user (all keys and commands); the `default` user is switched off. @defaultValue no Redis auth */
+  redisUser?: StackCredential;
+}
 
 export interface StackOptions {
   /** Broker data, Redis data, logs, pid files. @defaultValue `<repo>/.stack` */
@@ -69,6 +96,8 @@ export interface StackOptions {
   stopTimeoutMs?: number;
   /** The topic catalog to create. @defaultValue the v1 catalog, default names */
   topics?: TopicCatalogOptions;
+  /** An authenticated Kafka listener and a Redis password (local services only). @defaultValue none */
+  security?: StackSecurityOptions;
   /** Progress and summary lines. @defaultValue discarded */
   log?: (line: string) => void;
 }
@@ -85,6 +114,7 @@ interface ResolvedOptions {
   externalReadyTimeoutMs: number;
   stopTimeoutMs: number;
   catalog: TopicCatalog;
+  security: StackSecurityOptions | undefined;
   log: (line: string) => void;
 }
 
@@ -103,8 +133,12 @@ export interface StackHandle {
   /** `local`: both services from the state dir; `external`: both given; `mixed`: one of each. */
   mode: 'local' | 'external' | 'mixed';
   stateDir: string;
+  /** The PLAINTEXT listener (no authentication). */
   kafkaBrokers: string[];
+  /** With the Redis user and password (percent-encoded) when security.redisUser is set. */
   redisUrl: string;
+  /** The SASL_PLAINTEXT listener, when security is set. */
+  kafkaSaslBrokers?: string[];
   /** True when this call started the broker (false when reused or external). */
   startedKafka: boolean;
   /** True when this call started redis-server (false when reused or external). */
@@ -160,6 +194,7 @@ function resolveOptions(options: StackOptions): ResolvedOptions {
     externalReadyTimeoutMs: options.externalReadyTimeoutMs ?? 20_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
     catalog: createTopicCatalog(options.topics),
+    security: options.security,
     log: options.log ?? noop,
   };
   for (const [name, port] of [
@@ -174,7 +209,34 @@ function resolveOptions(options: StackOptions): ResolvedOptions {
   if (!o.kafkaBrokers && !o.redisUrl && o.redisPort === o.kafkaControllerPort) {
     throw new StackError(`redisPort and kafkaControllerPort are both ${o.redisPort}`);
   }
+  if (o.security) checkSecurity(o, o.security);
   return o;
+}
+
+/** Security options apply to the stack's own processes: refused with external services, checked for clashes. */
+function checkSecurity(o: ResolvedOptions, security: StackSecurityOptions): void {
+  if (o.kafkaBrokers) throw new StackError('security configures the local broker; it cannot be combined with external kafkaBrokers');
+  if (security.redisUser && o.redisUrl) {
+    throw new StackError('security.redisUser configures the local redis-server; put the credentials into redisUrl instead');
+  }
+  const port = security.kafkaSaslPort;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StackError(`security.kafkaSaslPort must be a port 1-65535, got ${port}`);
+  const taken: [string, number][] = [
+    ['kafkaPort', o.kafkaPort],
+    ['kafkaControllerPort', o.kafkaControllerPort],
+    ...(o.redisUrl ? [] : [['redisPort', o.redisPort] as [string, number]]),
+  ];
+  for (const [name, other] of taken) {
+    if (other === port) throw new StackError(`security.kafkaSaslPort and ${name} are both ${port}`);
+  }
+  if (security.users.length === 0) throw new StackError('security.users is empty: the SASL listener needs at least one user');
+  const names = new Set<string>();
+  for (const user of security.users) {
+    checkCredential(user, 'security.users');
+    if (names.has(user.username)) throw new StackError(`security.users: ${user.username} appears twice`);
+    names.add(user.username);
+  }
+  if (security.redisUser) checkCredential(security.redisUser, 'security.redisUser');
 }
 
 /**
@@ -237,6 +299,13 @@ async function planKafka(o: ResolvedOptions): Promise<Plan> {
         `a broker from ${displayPath(o.stateDir)} is already running on port ${port} (pid ${pid}), not ${o.kafkaPort}; run stack:down first`,
       );
     }
+    const mismatch = await kafkaSecurityMismatch(o.stateDir, brokerOptions(o).sasl);
+    if (mismatch) {
+      throw new StackError(
+        `a broker from ${displayPath(o.stateDir)} is already running (pid ${pid}) but ${mismatch}; run stack:down first` +
+          `${mismatch.startsWith('its storage') ? ` and remove ${displayPath(kafkaPaths(o.stateDir).dir)}` : ''}`,
+      );
+    }
     return { kind: 'running', pid };
   }
   const { java } = await preflightKafka(brokerOptions(o));
@@ -259,12 +328,19 @@ async function planRedis(o: ResolvedOptions): Promise<Plan> {
   return { kind: 'start', binary: redisServer };
 }
 
-function brokerOptions(o: ResolvedOptions) {
-  return { stateDir: o.stateDir, port: o.kafkaPort, controllerPort: o.kafkaControllerPort, heapMb: o.kafkaHeapMb, log: o.log };
+function brokerOptions(o: ResolvedOptions): KafkaBrokerOptions {
+  return {
+    stateDir: o.stateDir,
+    port: o.kafkaPort,
+    controllerPort: o.kafkaControllerPort,
+    heapMb: o.kafkaHeapMb,
+    ...(o.security ? { sasl: { port: o.security.kafkaSaslPort, users: o.security.users } } : {}),
+    log: o.log,
+  };
 }
 
-function redisOptions(o: ResolvedOptions) {
-  return { stateDir: o.stateDir, port: o.redisPort, log: o.log };
+function redisOptions(o: ResolvedOptions): RedisServerOptions {
+  return { stateDir: o.stateDir, port: o.redisPort, ...(o.security?.redisUser ? { user: o.security.redisUser } : {}), log: o.log };
 }
 
 /**
@@ -279,7 +355,8 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
   return withLock(o.stateDir, async () => {
     const [kafkaPlan, redisPlan] = [await planKafka(o), await planRedis(o)];
     const kafkaBrokers = o.kafkaBrokers ?? [`127.0.0.1:${o.kafkaPort}`];
-    const redisUrl = o.redisUrl ?? redisUrlFor(o.redisPort);
+    const kafkaSaslBrokers = o.security ? [`127.0.0.1:${o.security.kafkaSaslPort}`] : undefined;
+    const redisUrl = o.redisUrl ?? redisUrlFor(o.redisPort, o.security?.redisUser);
     const kp = kafkaPaths(o.stateDir);
     const rp = redisPaths(o.stateDir);
     const started: StackComponent[] = [];
@@ -288,7 +365,8 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
     let topics: EnsureTopicsResult;
     try {
       if (kafkaPlan.kind === 'start') {
-        o.log(`kafka: starting the broker on 127.0.0.1:${o.kafkaPort} (controller ${o.kafkaControllerPort})`);
+        const sasl = o.security ? `, SASL_PLAINTEXT on ${o.security.kafkaSaslPort}` : '';
+        o.log(`kafka: starting the broker on 127.0.0.1:${o.kafkaPort} (controller ${o.kafkaControllerPort}${sasl})`);
         kafkaPid = await startKafkaBroker(brokerOptions(o), kafkaPlan.binary);
         started.push('kafka');
       }
@@ -298,10 +376,14 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
         started.push('redis');
       }
       await Promise.all([
-        waitForKafka(kafkaBrokers, {
-          timeoutMs: kafkaPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
-          ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog, stdoutFile: kp.stdoutLog } : {}),
-        }),
+        (async () => {
+          const wait: WaitServiceOptions = {
+            timeoutMs: kafkaPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
+            ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog, stdoutFile: kp.stdoutLog } : {}),
+          };
+          await waitForKafka(kafkaBrokers, wait);
+          if (kafkaSaslBrokers && o.security) await waitForKafkaSasl(kafkaSaslBrokers, o.security.users, wait);
+        })(),
         waitForRedis(redisUrl, {
           timeoutMs: redisPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
           ...(redisPid !== undefined ? { pid: redisPid, logFile: rp.logFile } : {}),
@@ -323,6 +405,7 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
       stateDir: o.stateDir,
       kafkaBrokers,
       redisUrl,
+      ...(kafkaSaslBrokers ? { kafkaSaslBrokers } : {}),
       startedKafka: kafkaPlan.kind === 'start',
       startedRedis: redisPlan.kind === 'start',
       kafka: { origin: origin(kafkaPlan), ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog } : {}) },
@@ -347,6 +430,7 @@ function summaryLines(h: StackHandle): string[] {
   const t = h.topics;
   const lines = [
     service('kafka', h.kafkaBrokers.join(','), h.kafka, 'KAFKA_BROKERS'),
+    ...(h.kafkaSaslBrokers ? [`${'sasl'.padEnd(6)} ${h.kafkaSaslBrokers.join(',').padEnd(24)} SASL_PLAINTEXT (${SASL_MECHANISMS.join(', ')})`] : []),
     service('redis', redactUrl(h.redisUrl), h.redis, 'REDIS_URL'),
     `${'topics'.padEnd(6)} ${t.created.length} created, ${t.existing.length} existing`,
   ];
@@ -404,7 +488,73 @@ export async function waitForKafka(brokers: string[], options: WaitServiceOption
   }
 }
 
-/** Waits until Redis answers PING. */
+/**
+ * How long after the SASL listener first answers an authentication failure still counts as "not
+ * yet": the broker may accept connections a moment before its SCRAM credential cache has caught
+ * up with the metadata log. Longer than that, the credentials are wrong and waiting is pointless.
+ */
+const SASL_SETTLE_MS = 5000;
+
+/**
+ * Waits until every user can authenticate on the SASL listener with SCRAM-SHA-512 (proves the
+ * credentials written at format time) and PLAIN (the JAAS config), via describeCluster. Run after
+ * {@link waitForKafka} on the same broker. A persistent authentication failure ends the wait
+ * early with a StackError instead of running into the timeout.
+ */
+export async function waitForKafkaSasl(brokers: string[], users: StackCredential[], options: WaitServiceOptions): Promise<void> {
+  const probes = users.flatMap((u) =>
+    (['scram-sha-512', 'plain'] as const).map((mechanism) => ({ mechanism, username: u.username, password: u.password })),
+  );
+  let firstAuthFailure: number | undefined;
+  try {
+    await waitFor(
+      async () => {
+        if (options.pid !== undefined && !(await isAlive(options.pid))) {
+          throw new AbortWait(`the kafka broker (pid ${options.pid}) exited while starting${await failureContext(options)}`);
+        }
+        for (const sasl of probes) {
+          const kafka = createKafka({ brokers, clientId: 'local-stack', sasl, connectionTimeoutMs: 3000, requestTimeoutMs: 10_000 });
+          const admin = kafka.admin({ retry: { retries: 0 } });
+          try {
+            await admin.connect();
+            await admin.describeCluster();
+          } catch (err) {
+            if (!isSaslAuthenticationError(err)) throw err;
+            firstAuthFailure ??= Date.now();
+            if (Date.now() - firstAuthFailure < SASL_SETTLE_MS) throw err;
+            throw new AbortWait(
+              `kafka at ${brokers.join(',')} refuses ${sasl.mechanism.toUpperCase()} user ${sasl.username}: ${errorMessage(err)}` +
+                `${await failureContext(options)}`,
+            );
+          } finally {
+            await admin.disconnect();
+          }
+        }
+        return true;
+      },
+      { what: `kafka SASL_PLAINTEXT at ${brokers.join(',')} to authenticate every user`, timeoutMs: options.timeoutMs, intervalMs: 250 },
+    );
+  } catch (err) {
+    if (err instanceof AbortWait) throw new StackError(err.message);
+    if (err instanceof WaitTimeoutError) throw new StackError(`${err.message}${await failureContext(options)}`);
+    throw err;
+  }
+}
+
+/** kafkajs's KafkaJSSASLAuthenticationError, also when wrapped (matched by name: kafkajs is CommonJS). */
+function isSaslAuthenticationError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth += 1) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return true;
+    e = (e as { originalError?: unknown }).originalError ?? e.cause;
+  }
+  return false;
+}
+
+/**
+ * Waits until Redis answers PING. NOAUTH and WRONGPASS end the wait at once: a Redis that refuses
+ * the credentials will not change its mind by itself (e.g. a running redis-server started with
+ * another password, or without one).
+ */
 export async function waitForRedis(url: string, options: WaitServiceOptions): Promise<void> {
   try {
     await waitFor(
@@ -412,7 +562,20 @@ export async function waitForRedis(url: string, options: WaitServiceOptions): Pr
         if (options.pid !== undefined && !(await isAlive(options.pid))) {
           throw new AbortWait(`redis-server (pid ${options.pid}) exited while starting${await failureContext(options)}`);
         }
-        await pingRedis(url);
+        try {
+          await pingRedis(url);
+        } catch (err) {
+          const message = errorMessage(err);
+          if (/\b(?:NOAUTH|WRONGPASS)\b/.test(message)) {
+            const why = /\bNOAUTH\b/.test(message) ? 'it requires a user and password' : 'it refuses this user or password';
+            const hint =
+              options.pid === undefined
+                ? 'check the user and password in REDIS_URL'
+                : 'a redis-server of the stack keeps the ACL it was started with: run stack:down, then up with the credentials wanted';
+            throw new AbortWait(`${message} (${why}; ${hint})`);
+          }
+          throw err;
+        }
         return true;
       },
       { what: `redis at ${redactUrl(url)} to answer PING`, timeoutMs: options.timeoutMs, intervalMs: 100 },
@@ -529,7 +692,7 @@ export async function stackStatus(options: StackOptions = {}): Promise<StackStat
   const kp = kafkaPaths(o.stateDir);
   const rp = redisPaths(o.stateDir);
   const kafkaBrokers = o.kafkaBrokers ?? [`127.0.0.1:${(await configuredKafkaPort(o.stateDir)) ?? o.kafkaPort}`];
-  const redisUrl = o.redisUrl ?? redisUrlFor((await configuredRedisPort(o.stateDir)) ?? o.redisPort);
+  const redisUrl = o.redisUrl ?? redisUrlFor((await configuredRedisPort(o.stateDir)) ?? o.redisPort, o.security?.redisUser);
 
   const kafka: ServiceStatus = { origin: o.kafkaBrokers ? 'external' : 'local', address: kafkaBrokers.join(','), running: true, answering: false };
   let missingTopics: string[] | undefined;

@@ -1,0 +1,303 @@
+/**
+ * Security, for real (issue 7 item 4). The local stack with security on: a SASL_PLAINTEXT listener with PLAIN and
+ * SCRAM users next to the PLAINTEXT one, and a Redis that only lets its ACL user in. Its own
+ * broker and redis-server in a temp state dir on free ports, so it runs next to whatever stack
+ * the harness provides. Proves the broker side that the workers' KAFKA_SASL_* and REDIS_URL
+ * settings are tested against: right credentials work, wrong ones fail fast with the error a
+ * worker would see. Then a vision worker configured with KAFKA_SASL_* and a REDIS_URL holding the
+ * ACL user: it works with the right credentials, stops at start with a clear error with wrong ones,
+ * and never logs a password.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { Kafka, Message, SASLOptions } from 'kafkajs';
+import { Writable } from 'node:stream';
+import { REPO_ROOT, StackError, stackDown, stackStatus, stackUp, type StackHandle, type StackOptions } from '../../deploy/local/stack.js';
+import { redisUrlFor } from '../../deploy/local/redis-server.js';
+import { createKafka } from '../../shared/src/kafka/client.js';
+import { consumeMessages, createTopics, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
+import { createTestStackDir, freePort } from '../helpers/stack.js';
+import { createVisionTopics, visionTestEnv, type VisionTestTopics } from '../helpers/vision.js';
+import { waitFor } from '../helpers/wait.js';
+import { createFramePlan } from '../../services/gateway-sim/src/index.js';
+import { loadConfig } from '../../services/vision-worker/src/config.js';
+import { VisionWorker } from '../../services/vision-worker/src/worker.js';
+import { connectionSecrets } from '../../shared/src/config/security.js';
+import { createLogger } from '../../shared/src/log/logger.js';
+
+/** Passwords with `@`, `%` and `#`: they must survive the JAAS config, --add-scram and the Redis URL. */
+const ALICE = { username: 'alice', password: 'alice-s3cret@%#' };
+const BOB = { username: 'bob', password: 'bob.pw~+!' };
+const REDIS_USER = { username: 'fleet', password: 'redis-pw@%/?' };
+/** "Fails fast": a worker with a wrong password must not sit in retries. */
+const FAIL_FAST_MS = 10_000;
+
+let stateDir: string;
+let options: StackOptions;
+let stack: StackHandle;
+const logs: string[] = [];
+
+async function distinctFreePorts(): Promise<[number, number, number, number]> {
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  const [a = 0, b = 0, c = 0, d = 0] = ports;
+  return [a, b, c, d];
+}
+
+function saslKafka(sasl: SASLOptions): Kafka {
+  return createKafka({ brokers: stack.kafkaSaslBrokers ?? [], clientId: uniqueName('security-test'), sasl, connectionTimeoutMs: 3000 });
+}
+
+/** Rejects with what `promise` rejected with, and how long that took; fails the test when it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<{ error: Error; ms: number }> {
+  const t0 = performance.now();
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof Error, `rejected with a non-Error: ${String(err)}`);
+    return { error: err, ms: performance.now() - t0 };
+  }
+  assert.fail('expected a rejection');
+}
+
+/** Creates a topic over `kafka`, produces one message and reads it back with a consumer group. */
+async function roundTrip(kafka: Kafka): Promise<void> {
+  const topic = uniqueName('security');
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await createTopics(admin, [topic], 1);
+  } finally {
+    await admin.disconnect();
+  }
+  const value = uniqueName('payload');
+  await produce(kafka, topic, [{ key: 'k', value }]);
+  const [message] = await consumeMessages(kafka, topic, { count: 1, timeoutMs: 30_000 });
+  assert.equal(message?.value?.toString(), value);
+}
+
+before(async () => {
+  stateDir = await createTestStackDir();
+  const [kafkaPort, kafkaControllerPort, redisPort, kafkaSaslPort] = await distinctFreePorts();
+  options = {
+    stateDir,
+    kafkaPort,
+    kafkaControllerPort,
+    redisPort,
+    security: { kafkaSaslPort, users: [ALICE, BOB], redisUser: REDIS_USER },
+    log: (line) => logs.push(line),
+  };
+  stack = await stackUp(options);
+});
+
+after(async () => {
+  // Whatever happened above, leave no broker or redis-server behind.
+  if (options) await stackDown(options);
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+test('up with security returns the SASL listener and a Redis URL with credentials; the password is not logged', (t) => {
+  for (const line of logs) t.diagnostic(line);
+  const sasl = options.security;
+  assert.ok(sasl);
+  assert.equal(stack.startedKafka, true);
+  assert.deepEqual(stack.kafkaBrokers, [`127.0.0.1:${options.kafkaPort}`]);
+  assert.deepEqual(stack.kafkaSaslBrokers, [`127.0.0.1:${sasl.kafkaSaslPort}`]);
+  assert.equal(stack.redisUrl, redisUrlFor(options.redisPort ?? 0, REDIS_USER));
+  assert.match(stack.redisUrl, /^redis:\/\/fleet:redis-pw%40%25%2F%3F@127\.0\.0\.1:\d+$/);
+  const text = logs.join('\n');
+  assert.match(text, /SASL_PLAINTEXT/);
+  for (const secret of [ALICE.password, BOB.password, REDIS_USER.password, encodeURIComponent(REDIS_USER.password)]) {
+    assert.ok(!text.includes(secret), `a password is in the stack log:\n${text}`);
+  }
+});
+
+test('SCRAM-SHA-512 with the right password produces and consumes on the SASL port', async () => {
+  await roundTrip(saslKafka({ mechanism: 'scram-sha-512', ...ALICE }));
+});
+
+test('SCRAM-SHA-256 with the right password connects (both SCRAM mechanisms were created at format time)', async () => {
+  const admin = saslKafka({ mechanism: 'scram-sha-256', ...BOB }).admin();
+  await admin.connect();
+  try {
+    assert.equal((await admin.describeCluster()).brokers.length, 1);
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+test('PLAIN with the right password produces and consumes on the SASL port', async () => {
+  await roundTrip(saslKafka({ mechanism: 'plain', ...BOB }));
+});
+
+for (const [what, sasl] of [
+  ['SCRAM-SHA-512, wrong password', { mechanism: 'scram-sha-512', username: ALICE.username, password: 'wrong' }],
+  ['SCRAM-SHA-256, unknown user', { mechanism: 'scram-sha-256', username: 'mallory', password: ALICE.password }],
+  ['PLAIN, wrong password', { mechanism: 'plain', username: BOB.username, password: ALICE.password }],
+] as const) {
+  test(`${what}: fails fast with KafkaJSSASLAuthenticationError`, async () => {
+    // Default retries, as a worker's producer has them: an authentication error must not be retried.
+    const producer = saslKafka(sasl).producer();
+    try {
+      const { error, ms } = await rejection(producer.connect());
+      assert.equal(error.name, 'KafkaJSSASLAuthenticationError', error.message);
+      assert.ok(ms < FAIL_FAST_MS, `took ${Math.round(ms)} ms`);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+}
+
+test('the PLAINTEXT port still serves the stack itself: status is healthy, catalog topics exist, no credentials needed', async () => {
+  const status = await stackStatus(options);
+  assert.equal(status.healthy, true, JSON.stringify(status));
+  assert.deepEqual(status.missingTopics, []);
+  await roundTrip(createKafka({ brokers: stack.kafkaBrokers, clientId: uniqueName('plaintext-test') }));
+});
+
+test('Redis: the right user and password PING; a wrong password gets WRONGPASS, none gets NOAUTH, both quickly', async () => {
+  const port = options.redisPort ?? 0;
+  const connect = (url: string) => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+
+  const good = connect(stack.redisUrl);
+  try {
+    await good.connect();
+    assert.equal(await good.ping(), 'PONG');
+    assert.equal(await good.set(uniqueName('security'), 'x', 'PX', 60_000), 'OK');
+  } finally {
+    good.disconnect();
+  }
+
+  // ioredis reports a refused AUTH on its 'error' event (the command itself only sees "Connection
+  // is closed"); a worker logs that event, so that is the message checked.
+  for (const [url, expected] of [
+    [redisUrlFor(port, { username: REDIS_USER.username, password: 'wrong' }), /WRONGPASS/],
+    [redisUrlFor(port), /NOAUTH/],
+  ] as const) {
+    const client = connect(url);
+    let reported: Error | undefined;
+    client.on('error', (err: Error) => {
+      reported ??= err;
+    });
+    try {
+      const { error, ms } = await rejection(client.connect().then(() => client.ping()));
+      assert.match((reported ?? error).message, expected);
+      assert.ok(ms < FAIL_FAST_MS, `took ${Math.round(ms)} ms`);
+    } finally {
+      client.disconnect();
+    }
+  }
+});
+
+/** A vision worker against the secured stack: its log lines are captured to look for secrets. */
+async function securedWorker(extra: Record<string, string>): Promise<{ worker: VisionWorker; log: string[]; topics: VisionTestTopics; kafka: Kafka }> {
+  const kafka = createKafka({ brokers: stack.kafkaBrokers, clientId: uniqueName('security-test') });
+  const admin = kafka.admin();
+  await admin.connect();
+  let t;
+  try {
+    t = await createVisionTopics(admin, 2);
+  } finally {
+    await admin.disconnect();
+  }
+  const env = {
+    ...visionTestEnv(t, 'models/surface-defect-cnn/1.0.0'),
+    KAFKA_BROKERS: (stack.kafkaSaslBrokers ?? []).join(','),
+    REDIS_URL: stack.redisUrl,
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: ALICE.username,
+    KAFKA_SASL_PASSWORD: ALICE.password,
+    ...extra,
+  };
+  const config = loadConfig(env, REPO_ROOT);
+  const log: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      log.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'vision-worker', level: 'debug', destination, secrets: connectionSecrets(config.redisUrl, config.security) });
+  return { worker: new VisionWorker(config, logger), log, topics: t.topics, kafka };
+}
+
+function assertNoSecret(log: string[]): void {
+  const text = log.join('');
+  assert.ok(text.length > 0);
+  for (const secret of [ALICE.password, REDIS_USER.password, encodeURIComponent(REDIS_USER.password), 'wrong-pw-1234']) {
+    assert.ok(!text.includes(secret), `a password is in the worker log`);
+  }
+}
+
+test('a vision worker with SCRAM-SHA-512 and the Redis ACL user processes frames; no password reaches its log', async () => {
+  const { worker, log, topics, kafka } = await securedWorker({});
+  await worker.start();
+  try {
+    const frames = (await createFramePlan({ seed: 5, runId: uniqueName('sec'), start: Date.now() }).take(10)).map((p) => p.record as Message);
+    await produce(kafka, topics.frames, frames);
+    await waitFor(async () => (await readTopicToEnd(kafka, topics.inspections)).length === 10, { what: '10 inspections', timeoutMs: 60_000 });
+  } finally {
+    await worker.stop();
+  }
+  assertNoSecret(log);
+});
+
+test('a wrong Kafka password stops the worker at start, fast, naming the broker and the SASL user', async () => {
+  const { worker, log } = await securedWorker({ KAFKA_SASL_PASSWORD: 'wrong-pw-1234' });
+  const { error, ms } = await rejection(worker.start());
+  assert.equal(error.name, 'DependencyError');
+  assert.match(error.message, /^Kafka at 127\.0\.0\.1:\d+ \(SASL scram-sha-512 as alice, plaintext\): .*SASL SCRAM SHA512 authentication failed/);
+  assert.ok(ms < FAIL_FAST_MS + 5000, `took ${Math.round(ms)} ms (the model loads first)`);
+  assert.equal(worker.state, 'failed');
+  assertNoSecret(log);
+});
+
+test('a wrong Redis password stops the worker at start with WRONGPASS, not "Connection is closed"', async () => {
+  const { worker, log } = await securedWorker({ REDIS_URL: stack.redisUrl.replace(encodeURIComponent(REDIS_USER.password), 'wrong-pw-1234') });
+  const { error, ms } = await rejection(worker.start());
+  assert.equal(error.name, 'DependencyError');
+  assert.match(error.message, /^Redis at redis:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/);
+  assert.ok(ms < FAIL_FAST_MS + 5000, `took ${Math.round(ms)} ms (the model loads first)`);
+  assertNoSecret(log);
+});
+
+test('up again with the same options reuses the running stack; with another password it is refused at once', async () => {
+  const again = await stackUp(options);
+  assert.equal(again.startedKafka, false);
+  assert.equal(again.kafka.pid, stack.kafka.pid);
+  assert.equal(again.redis.pid, stack.redis.pid);
+
+  const sasl = options.security;
+  assert.ok(sasl);
+  const t0 = performance.now();
+  await assert.rejects(
+    stackUp({ ...options, security: { ...sasl, users: [{ ...ALICE, password: 'changed' }, BOB] } }),
+    (err: unknown) => err instanceof StackError && /already running .*PLAIN users or passwords differ/.test(err.message),
+  );
+  await assert.rejects(
+    stackUp({ ...options, security: { ...sasl, redisUser: { ...REDIS_USER, password: 'changed' } } }),
+    (err: unknown) => err instanceof StackError && /WRONGPASS/.test(err.message),
+  );
+  assert.ok(performance.now() - t0 < FAIL_FAST_MS);
+});
+
+test('a formatted state dir without the SCRAM credentials asked for is refused with a clear error', async () => {
+  const sasl = options.security;
+  assert.ok(sasl);
+  await stackDown(options);
+  const carol = { username: 'carol', password: 'carol-pw' };
+  await assert.rejects(
+    stackUp({ ...options, security: { ...sasl, users: [ALICE, BOB, carol] } }),
+    (err: unknown) =>
+      err instanceof StackError &&
+      /formatted without SCRAM credentials for carol/.test(err.message) &&
+      err.message.includes(stateDir) &&
+      !err.message.includes(carol.password),
+  );
+  await assert.rejects(
+    stackUp({ ...options, security: { ...sasl, users: [{ ...ALICE, password: 'changed' }] } }),
+    (err: unknown) => err instanceof StackError && /with another SCRAM password for alice/.test(err.message),
+  );
+});
