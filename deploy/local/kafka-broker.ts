@@ -54,6 +54,73 @@ export interface KafkaSaslOptions {
 }
 
 /**
+ * A TLS client listener (security protocol SSL, no SASL) next to the PLAINTEXT one. The PEM
+ * files are read when server.properties is written and their contents go inline into it
+ * (`ssl.keystore.certificate.chain` / `ssl.keystore.key` / `ssl.truststore.certificates`):
+ * Kafka's file-based PEM key store (`ssl.keystore.location`) insists on an encrypted key and a
+ * `ssl.key.password`, the inline form takes the unencrypted PKCS#8 key tls.ts writes.
+ */
+export interface KafkaTlsOptions {
+  /** SSL listener port on 127.0.0.1. */
+  port: number;
+  /** Server certificate (SAN 127.0.0.1, localhost), PEM. */
+  certFile: string;
+  /** Its unencrypted PKCS#8 key, PEM. */
+  keyFile: string;
+  /** The CA a client certificate must chain to, PEM. */
+  caFile: string;
+}
+
+/** The PEM texts of {@link KafkaTlsOptions}, as {@link serverProperties} writes them. */
+export interface KafkaTlsPem {
+  certificateChain: string;
+  privateKey: string;
+  trustedCertificates: string;
+}
+
+/** Reads the PEM files of `tls` (a missing file is a StackError naming it). */
+export async function readKafkaTlsPem(tls: KafkaTlsOptions): Promise<KafkaTlsPem> {
+  const read = async (path: string) => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      throw new StackError(`cannot read ${path} for the kafka SSL listener: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const [certificateChain, privateKey, trustedCertificates] = await Promise.all([read(tls.certFile), read(tls.keyFile), read(tls.caFile)]);
+  return { certificateChain, privateKey, trustedCertificates };
+}
+
+/**
+ * A multi-line PEM text as one server.properties value: java.util.Properties turns `\n` back into
+ * a newline. Kafka's PEM parser needs the line breaks (its BEGIN/END patterns are line-based), so
+ * joining the lines with spaces or `\` continuations would not do. PEM holds no `\` and no
+ * non-ASCII, so nothing else needs escaping (`=` and `:` are literal inside a value).
+ */
+function propertiesValue(pem: string): string {
+  return pem.trim().split(/\r?\n/).join('\\n');
+}
+
+/**
+ * The SSL listener's lines, prefixed with the listener name so they configure that listener only
+ * (the PLAINTEXT, SASL_PLAINTEXT and controller listeners stay without TLS). `ssl.client.auth=requested`:
+ * a client certificate, when sent, must chain to the stack's CA (mutual TLS can be tested); a
+ * client without one, configured with the CA only, still gets in. Clients check the server's
+ * SAN themselves (`ssl.endpoint.identification.algorithm` is a client setting).
+ */
+function tlsLines(pem: KafkaTlsPem): string[] {
+  const prefix = 'listener.name.ssl.';
+  return [
+    `${prefix}ssl.keystore.type=PEM`,
+    `${prefix}ssl.keystore.certificate.chain=${propertiesValue(pem.certificateChain)}`,
+    `${prefix}ssl.keystore.key=${propertiesValue(pem.privateKey)}`,
+    `${prefix}ssl.truststore.type=PEM`,
+    `${prefix}ssl.truststore.certificates=${propertiesValue(pem.trustedCertificates)}`,
+    `${prefix}ssl.client.auth=requested`,
+  ];
+}
+
+/**
  * User names: what a SCRAM credential argument, a JAAS option name (`user_<name>`) and a Redis ACL
  * user accept without escaping. Passwords: also no `,` `=` `]` (StorageTool's `--add-scram`
  * splits on them and does not honour quotes), no `"` or `\` (JAAS string, and `\` is an escape in
@@ -84,6 +151,8 @@ export interface KafkaBrokerOptions {
   heapMb?: number;
   /** Adds a SASL_PLAINTEXT listener. @defaultValue PLAINTEXT only */
   sasl?: KafkaSaslOptions;
+  /** Adds an SSL listener. @defaultValue no TLS */
+  tls?: KafkaTlsOptions;
   log: (line: string) => void;
 }
 
@@ -149,11 +218,52 @@ export async function configuredKafkaSaslPort(stateDir: string): Promise<number 
 }
 
 /**
- * Why the broker configured in this state dir (a running one, whose config cannot change under
- * it) does not serve `sasl` as asked, or undefined when it does: another or no SASL port,
- * other PLAIN users or passwords, SCRAM users not created at format time.
+ * The SSL port a broker in this state dir was configured with, undefined when it has none (read
+ * back from server.properties).
  */
-export async function kafkaSecurityMismatch(stateDir: string, sasl: KafkaSaslOptions | undefined): Promise<string | undefined> {
+export async function configuredKafkaTlsPort(stateDir: string): Promise<number | undefined> {
+  try {
+    const text = await readFile(kafkaPaths(stateDir).properties, 'utf8');
+    const m = /^listeners=.*\bSSL:\/\/[^:,]+:(\d+)/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the broker configured in this state dir (a running one, whose config cannot change under
+ * it) does not serve `tls` as asked, or undefined when it does: another or no SSL port, or
+ * another server certificate (the state dir's certificates were issued again since it started).
+ */
+async function kafkaTlsMismatch(stateDir: string, tls: KafkaTlsOptions | undefined): Promise<string | undefined> {
+  if (!tls) return undefined; // an SSL listener nobody asked for does not hurt the other clients
+  const port = await configuredKafkaTlsPort(stateDir);
+  if (port !== tls.port) return port === undefined ? 'it has no SSL listener' : `its SSL listener is on port ${port}, not ${tls.port}`;
+  let text = '';
+  try {
+    text = await readFile(kafkaPaths(stateDir).properties, 'utf8');
+  } catch {
+    // unreadable: treated as another certificate below
+  }
+  const lines = text.split('\n');
+  if (!tlsLines(await readKafkaTlsPem(tls)).every((line) => lines.includes(line))) return 'its SSL listener uses another certificate or CA';
+  return undefined;
+}
+
+/**
+ * Why the broker configured in this state dir (a running one, whose config cannot change under
+ * it) does not serve `sasl` and `tls` as asked, or undefined when it does: another or no SASL
+ * port, other PLAIN users or passwords, SCRAM users not created at format time, another or no
+ * SSL port or certificate.
+ */
+export async function kafkaSecurityMismatch(
+  stateDir: string,
+  sasl: KafkaSaslOptions | undefined,
+  tls?: KafkaTlsOptions,
+): Promise<string | undefined> {
+  const tlsMismatch = await kafkaTlsMismatch(stateDir, tls);
+  if (tlsMismatch) return tlsMismatch;
   if (!sasl) return undefined; // a SASL listener nobody asked for does not hurt the PLAINTEXT clients
   const port = await configuredKafkaSaslPort(stateDir);
   if (port !== sasl.port) return port === undefined ? 'it has no SASL listener' : `its SASL listener is on port ${port}, not ${sasl.port}`;
@@ -206,6 +316,7 @@ export async function checkKafkaPortsFree(options: KafkaBrokerOptions): Promise<
     [options.controllerPort, 'KAFKA_CONTROLLER_PORT'],
   ];
   if (options.sasl) ports.push([options.sasl.port, 'the security option kafkaSaslPort']);
+  if (options.tls) ports.push([options.tls.port, 'the security option tls.kafkaTlsPort']);
   for (const [port, env] of ports) {
     if (await portInUse(port)) {
       throw new StackError(
@@ -285,22 +396,29 @@ function saslLines(sasl: KafkaSaslOptions): string[] {
   ];
 }
 
-/** server.properties for one KRaft node that is its own controller, sized for a laptop or a CI box. */
-export function serverProperties(options: KafkaBrokerOptions): string {
+/**
+ * server.properties for one KRaft node that is its own controller, sized for a laptop or a CI box.
+ * `tlsPem`: the contents of `options.tls`'s files ({@link readKafkaTlsPem}), required with it.
+ */
+export function serverProperties(options: KafkaBrokerOptions, tlsPem?: KafkaTlsPem): string {
   const paths = kafkaPaths(options.stateDir);
   const sasl = options.sasl;
-  const saslListener = sasl ? `,SASL_PLAINTEXT://127.0.0.1:${sasl.port}` : '';
+  const tls = options.tls;
+  if (tls && !tlsPem) throw new StackError('serverProperties: the tls option needs the PEM contents (readKafkaTlsPem)');
+  const extraListeners = `${sasl ? `,SASL_PLAINTEXT://127.0.0.1:${sasl.port}` : ''}${tls ? `,SSL://127.0.0.1:${tls.port}` : ''}`;
+  const extraProtocols = `${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}${tls ? ',SSL:SSL' : ''}`;
   const lines = [
     '# Written by deploy/local/kafka-broker.ts on every start; edits are overwritten.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${options.controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${options.port}${saslListener},CONTROLLER://127.0.0.1:${options.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${options.port}${saslListener}`,
+    `listeners=PLAINTEXT://127.0.0.1:${options.port}${extraListeners},CONTROLLER://127.0.0.1:${options.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${options.port}${extraListeners}`,
     'controller.listener.names=CONTROLLER',
-    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${extraProtocols}`,
     'inter.broker.listener.name=PLAINTEXT',
     ...(sasl ? saslLines(sasl) : []),
+    ...(tlsPem ? tlsLines(tlsPem) : []),
     `log.dirs=${paths.dataDir}`,
     // One node: every internal topic must have replication factor 1, or its coordinator never
     // becomes available (kafkajs issue #1752 shows the symptom for __consumer_offsets).
@@ -485,9 +603,11 @@ export async function startKafkaBroker(options: KafkaBrokerOptions, java: string
   const classpath = await resolveClasspath(options.stateDir, options.log);
   // Checked before server.properties is rewritten: a refused start leaves the dir as it was.
   const formatted = await checkFormattedStorage(options);
-  await writeFile(paths.properties, serverProperties(options));
-  // The PLAIN passwords are in there in clear (PlainLoginModule has no hashed form).
-  if (options.sasl) await chmod(paths.properties, 0o600);
+  const tlsPem = options.tls ? await readKafkaTlsPem(options.tls) : undefined;
+  await writeFile(paths.properties, serverProperties(options, tlsPem));
+  // The PLAIN passwords are in there in clear (PlainLoginModule has no hashed form), and so is
+  // the SSL listener's private key.
+  if (options.sasl || options.tls) await chmod(paths.properties, 0o600);
   if (!formatted) await formatStorage(java, classpath, options);
   const pid = await spawnDetached(java, [...jvmArgs(paths, classpath, options.heapMb ?? 768), 'kafka.Kafka', paths.properties], {
     cwd: paths.dir,

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { redactUrl } from '../../shared/src/log/redact.js';
 import { StackError, errorMessage, findExecutable, portInUse, runningPid, spawnDetached, stopRecordedProcess, writeFileAtomic } from './processes.js';
@@ -22,7 +23,23 @@ export interface RedisServerOptions {
    * NOAUTH. Check it with checkCredential (kafka-broker.ts) first. @defaultValue no authentication
    */
   user?: { username: string; password: string };
+  /** Adds a TLS port next to the plaintext one. @defaultValue plaintext only */
+  tls?: RedisTlsOptions;
   log: (line: string) => void;
+}
+
+/**
+ * A `tls-port` on 127.0.0.1 next to the plaintext `port`. The plaintext port stays: the stack's
+ * own readiness PING and the tests that do not care about TLS use it, and a test can still reach
+ * Redis when a TLS setting is wrong. Same ACL user on both.
+ */
+export interface RedisTlsOptions {
+  port: number;
+  /** PEM files (see tls.ts). */
+  certFile: string;
+  keyFile: string;
+  /** The CA a client certificate must chain to (mutual TLS is optional, see {@link redisConfig}). */
+  caFile: string;
 }
 
 export interface RedisPaths {
@@ -44,10 +61,13 @@ export function redisPaths(stateDir: string): RedisPaths {
   };
 }
 
-/** The URL of the stack's Redis, with the user and password (percent-encoded) when it has one. */
-export function redisUrlFor(port: number, user?: { username: string; password: string }): string {
+/**
+ * The URL of the stack's Redis, with the user and password (percent-encoded) when it has one;
+ * `rediss://` for its TLS port (`tls` true).
+ */
+export function redisUrlFor(port: number, user?: { username: string; password: string }, tls = false): string {
   const auth = user ? `${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@` : '';
-  return `redis://${auth}127.0.0.1:${port}`;
+  return `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`;
 }
 
 /** The pid of this state dir's redis-server when it runs. */
@@ -64,6 +84,32 @@ export async function configuredRedisPort(stateDir: string): Promise<number | un
   } catch {
     return undefined;
   }
+}
+
+/** The TLS port a redis-server in this state dir was configured with, undefined when it has none (read back from redis.conf). */
+export async function configuredRedisTlsPort(stateDir: string): Promise<number | undefined> {
+  try {
+    const m = /^tls-port (\d+)$/m.exec(await readFile(redisPaths(stateDir).config, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * TLS lines for {@link RedisServerOptions.tls}. `tls-auth-clients optional`: a client that
+ * presents a certificate must present one signed by the CA (mutual TLS can be tested), one
+ * without a certificate still gets in with its ACL user (what REDIS_TLS_CA_FILE alone configures
+ * in a worker). No `tls-replication` / `tls-cluster`: one node.
+ */
+function tlsLines(tls: RedisTlsOptions): string[] {
+  return [
+    `tls-port ${tls.port}`,
+    `tls-cert-file ${tls.certFile}`,
+    `tls-key-file ${tls.keyFile}`,
+    `tls-ca-cert-file ${tls.caFile}`,
+    'tls-auth-clients optional',
+  ];
 }
 
 /**
@@ -101,6 +147,7 @@ export function redisConfig(options: RedisServerOptions): string {
     // BullMQ requires noeviction (an evicted job key is a lost job), and so do the dedupe marks.
     'maxmemory-policy noeviction',
     ...(options.user ? aclLines(options.user) : []),
+    ...(options.tls ? tlsLines(options.tls) : []),
     '',
   ].join('\n');
 }
@@ -110,11 +157,12 @@ export async function preflightRedis(options: RedisServerOptions): Promise<{ red
   if (!redisServer) {
     throw new StackError('redis-server not found on PATH (Debian: apt-get install redis-server), or set REDIS_URL to use a running Redis');
   }
-  if (await portInUse(options.port)) {
-    throw new StackError(
-      `port ${options.port} on 127.0.0.1 is in use by another process (not this stack's redis in ${redisPaths(options.stateDir).dir}); ` +
-        'set REDIS_PORT to a free port, or REDIS_URL to use that Redis',
-    );
+  const ports: [number, string][] = [[options.port, 'set REDIS_PORT to a free port, or REDIS_URL to use that Redis']];
+  if (options.tls) ports.push([options.tls.port, 'choose another security.tls.redisTlsPort']);
+  for (const [port, hint] of ports) {
+    if (await portInUse(port)) {
+      throw new StackError(`port ${port} on 127.0.0.1 is in use by another process (not this stack's redis in ${redisPaths(options.stateDir).dir}); ${hint}`);
+    }
   }
   return { redisServer };
 }
@@ -141,9 +189,13 @@ export async function stopRedisServer(
   return stopRecordedProcess(paths.pidFile, paths.dataDir, { name: 'redis-server', ...options });
 }
 
-/** PING with one connection attempt and no retries; throws with the reason when Redis does not answer. */
-export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
+/**
+ * PING with one connection attempt and no retries; throws with the reason when Redis does not
+ * answer. `tls`: options for a `rediss://` URL (the CA to trust, a client certificate).
+ */
+export async function pingRedis(url: string, timeoutMs = 2000, tls?: ConnectionOptions): Promise<void> {
   const client = new Redis(url, {
+    ...(tls ? { tls } : {}),
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,

@@ -9,7 +9,9 @@
  * does nothing. Only processes recorded in the state dir's pid files, and recognised as started
  * there, are ever signalled: an external broker or Redis is never touched.
  */
+import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import { createTopicCatalog, type TopicCatalog, type TopicCatalogOptions } from '../../shared/src/contracts/topics.js';
@@ -29,9 +31,11 @@ import {
   type KafkaBrokerOptions,
   type StackCredential,
 } from './kafka-broker.js';
+import { ensureTlsMaterial, tlsPaths, type TlsPaths } from './tls.js';
 import { AbortWait, StackError, WaitTimeoutError, errorMessage, isAlive, tailFile, tcpAnswers, waitFor, withLock } from './processes.js';
 import {
   configuredRedisPort,
+  configuredRedisTlsPort,
   pingRedis,
   preflightRedis,
   redisPaths,
@@ -68,6 +72,24 @@ export interface StackSecurityOptions {
   users: StackCredential[];
   /** The only Redis user (all keys and commands); the `default` user is switched off. @defaultValue no Redis auth */
   redisUser?: StackCredential;
+  /**
+   * TLS listeners next to the plaintext ones, with certificates from a private CA issued once per
+   * state dir (tls.ts), so that tests can run a worker with KAFKA_TLS / rediss:// against a server
+   * that really speaks TLS. @defaultValue no TLS
+   */
+  tls?: StackTlsOptions;
+}
+
+/**
+ * Ports of the TLS listeners. Kafka: security protocol SSL (TLS without SASL: what KAFKA_TLS
+ * alone configures in a worker), client certificate requested, not required. Redis: `tls-port`,
+ * client certificate optional, the same ACL user as the plaintext port.
+ */
+export interface StackTlsOptions {
+  /** SSL listener port on 127.0.0.1. */
+  kafkaTlsPort: number;
+  /** redis-server `tls-port` on 127.0.0.1. */
+  redisTlsPort: number;
 }
 
 export interface StackOptions {
@@ -139,6 +161,15 @@ export interface StackHandle {
   redisUrl: string;
   /** The SASL_PLAINTEXT listener, when security is set. */
   kafkaSaslBrokers?: string[];
+  /** The SSL listener, when security.tls is set (trust {@link tlsCaFile}). */
+  kafkaTlsBrokers?: string[];
+  /** `rediss://` URL of the TLS port (with the Redis user like {@link redisUrl}), when security.tls is set. */
+  redisTlsUrl?: string;
+  /** The private CA's certificate (PEM) that signed both servers' certificates, when security.tls is set. */
+  tlsCaFile?: string;
+  /** A client certificate and key (PEM) signed by that CA, for mutual TLS, when security.tls is set. */
+  tlsClientCertFile?: string;
+  tlsClientKeyFile?: string;
   /** True when this call started the broker (false when reused or external). */
   startedKafka: boolean;
   /** True when this call started redis-server (false when reused or external). */
@@ -237,6 +268,23 @@ function checkSecurity(o: ResolvedOptions, security: StackSecurityOptions): void
     names.add(user.username);
   }
   if (security.redisUser) checkCredential(security.redisUser, 'security.redisUser');
+  if (security.tls) checkTls(o, security.tls, [...taken, ['security.kafkaSaslPort', port]]);
+}
+
+/** TLS configures the local redis-server too, and needs two more ports that clash with nothing. */
+function checkTls(o: ResolvedOptions, tls: StackTlsOptions, taken: [string, number][]): void {
+  if (o.redisUrl) throw new StackError('security.tls configures the local redis-server too; it cannot be combined with an external redisUrl');
+  const ports: [string, number][] = [
+    ['security.tls.kafkaTlsPort', tls.kafkaTlsPort],
+    ['security.tls.redisTlsPort', tls.redisTlsPort],
+  ];
+  for (const [name, p] of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new StackError(`${name} must be a port 1-65535, got ${p}`);
+  }
+  for (const [name, p] of ports) {
+    for (const [other, q] of taken) if (p === q) throw new StackError(`${name} and ${other} are both ${p}`);
+    taken.push([name, p]);
+  }
 }
 
 /**
@@ -299,7 +347,8 @@ async function planKafka(o: ResolvedOptions): Promise<Plan> {
         `a broker from ${displayPath(o.stateDir)} is already running on port ${port} (pid ${pid}), not ${o.kafkaPort}; run stack:down first`,
       );
     }
-    const mismatch = await kafkaSecurityMismatch(o.stateDir, brokerOptions(o).sasl);
+    const wanted = brokerOptions(o);
+    const mismatch = await kafkaSecurityMismatch(o.stateDir, wanted.sasl, wanted.tls);
     if (mismatch) {
       throw new StackError(
         `a broker from ${displayPath(o.stateDir)} is already running (pid ${pid}) but ${mismatch}; run stack:down first` +
@@ -312,7 +361,11 @@ async function planKafka(o: ResolvedOptions): Promise<Plan> {
   return { kind: 'start', binary: java };
 }
 
-async function planRedis(o: ResolvedOptions): Promise<Plan> {
+/**
+ * `certificatesIssued`: tls.ts has just issued new certificates, which a running redis-server
+ * (it read the old ones at start) does not serve.
+ */
+async function planRedis(o: ResolvedOptions, certificatesIssued: boolean): Promise<Plan> {
   if (o.redisUrl) return { kind: 'external' };
   const pid = await redisServerPid(o.stateDir);
   if (pid !== undefined) {
@@ -321,6 +374,19 @@ async function planRedis(o: ResolvedOptions): Promise<Plan> {
       throw new StackError(
         `a redis-server from ${displayPath(o.stateDir)} is already running on port ${port} (pid ${pid}), not ${o.redisPort}; run stack:down first`,
       );
+    }
+    const tls = o.security?.tls;
+    if (tls) {
+      const tlsPort = await configuredRedisTlsPort(o.stateDir);
+      const why =
+        tlsPort === undefined
+          ? 'it has no TLS port'
+          : tlsPort !== tls.redisTlsPort
+            ? `its TLS port is ${tlsPort}, not ${tls.redisTlsPort}`
+            : certificatesIssued
+              ? 'it serves the certificate the state dir had before new ones were issued'
+              : undefined;
+      if (why) throw new StackError(`a redis-server from ${displayPath(o.stateDir)} is already running (pid ${pid}) but ${why}; run stack:down first`);
     }
     return { kind: 'running', pid };
   }
@@ -335,12 +401,33 @@ function brokerOptions(o: ResolvedOptions): KafkaBrokerOptions {
     controllerPort: o.kafkaControllerPort,
     heapMb: o.kafkaHeapMb,
     ...(o.security ? { sasl: { port: o.security.kafkaSaslPort, users: o.security.users } } : {}),
+    ...(o.security?.tls ? { tls: serverTls(o.stateDir, o.security.tls.kafkaTlsPort) } : {}),
     log: o.log,
   };
 }
 
 function redisOptions(o: ResolvedOptions): RedisServerOptions {
-  return { stateDir: o.stateDir, port: o.redisPort, ...(o.security?.redisUser ? { user: o.security.redisUser } : {}), log: o.log };
+  return {
+    stateDir: o.stateDir,
+    port: o.redisPort,
+    ...(o.security?.redisUser ? { user: o.security.redisUser } : {}),
+    ...(o.security?.tls ? { tls: serverTls(o.stateDir, o.security.tls.redisTlsPort) } : {}),
+    log: o.log,
+  };
+}
+
+/** A TLS listener on `port` with the state dir's server certificate (the paths are fixed; tls.ts fills them). */
+function serverTls(stateDir: string, port: number): { port: number; certFile: string; keyFile: string; caFile: string } {
+  const paths = tlsPaths(stateDir);
+  return { port, certFile: paths.serverCertFile, keyFile: paths.serverKeyFile, caFile: paths.caFile };
+}
+
+/**
+ * What the stack's own readiness probes present on the TLS listeners: the CA, and the client
+ * certificate, so stackUp proves both the server certificate and mutual TLS work.
+ */
+function clientTls(paths: TlsPaths): ConnectionOptions {
+  return { ca: readFileSync(paths.caFile), cert: readFileSync(paths.clientCertFile), key: readFileSync(paths.clientKeyFile) };
 }
 
 /**
@@ -353,10 +440,16 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
   const o = resolveOptions(options);
   const t0 = performance.now();
   return withLock(o.stateDir, async () => {
-    const [kafkaPlan, redisPlan] = [await planKafka(o), await planRedis(o)];
+    // Before the plans: a running broker's SSL listener is checked against these files.
+    const tlsMaterial = o.security?.tls ? await ensureTlsMaterial(o.stateDir, o.log) : undefined;
+    const [kafkaPlan, redisPlan] = [await planKafka(o), await planRedis(o, tlsMaterial?.issued ?? false)];
     const kafkaBrokers = o.kafkaBrokers ?? [`127.0.0.1:${o.kafkaPort}`];
     const kafkaSaslBrokers = o.security ? [`127.0.0.1:${o.security.kafkaSaslPort}`] : undefined;
     const redisUrl = o.redisUrl ?? redisUrlFor(o.redisPort, o.security?.redisUser);
+    const tls = o.security?.tls;
+    const kafkaTlsBrokers = tls ? [`127.0.0.1:${tls.kafkaTlsPort}`] : undefined;
+    const redisTlsUrl = tls ? redisUrlFor(tls.redisTlsPort, o.security?.redisUser, true) : undefined;
+    const probeTls = tlsMaterial ? clientTls(tlsMaterial.paths) : undefined;
     const kp = kafkaPaths(o.stateDir);
     const rp = redisPaths(o.stateDir);
     const started: StackComponent[] = [];
@@ -366,12 +459,13 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
     try {
       if (kafkaPlan.kind === 'start') {
         const sasl = o.security ? `, SASL_PLAINTEXT on ${o.security.kafkaSaslPort}` : '';
-        o.log(`kafka: starting the broker on 127.0.0.1:${o.kafkaPort} (controller ${o.kafkaControllerPort}${sasl})`);
+        const ssl = tls ? `, SSL on ${tls.kafkaTlsPort}` : '';
+        o.log(`kafka: starting the broker on 127.0.0.1:${o.kafkaPort} (controller ${o.kafkaControllerPort}${sasl}${ssl})`);
         kafkaPid = await startKafkaBroker(brokerOptions(o), kafkaPlan.binary);
         started.push('kafka');
       }
       if (redisPlan.kind === 'start') {
-        o.log(`redis: starting redis-server on 127.0.0.1:${o.redisPort}`);
+        o.log(`redis: starting redis-server on 127.0.0.1:${o.redisPort}${tls ? ` (TLS on ${tls.redisTlsPort})` : ''}`);
         redisPid = await startRedisServer(redisOptions(o), redisPlan.binary);
         started.push('redis');
       }
@@ -383,11 +477,16 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
           };
           await waitForKafka(kafkaBrokers, wait);
           if (kafkaSaslBrokers && o.security) await waitForKafkaSasl(kafkaSaslBrokers, o.security.users, wait);
+          if (kafkaTlsBrokers && probeTls) await waitForKafka(kafkaTlsBrokers, { ...wait, tls: probeTls });
         })(),
-        waitForRedis(redisUrl, {
-          timeoutMs: redisPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
-          ...(redisPid !== undefined ? { pid: redisPid, logFile: rp.logFile } : {}),
-        }),
+        (async () => {
+          const wait: WaitServiceOptions = {
+            timeoutMs: redisPlan.kind === 'external' ? o.externalReadyTimeoutMs : o.readyTimeoutMs,
+            ...(redisPid !== undefined ? { pid: redisPid, logFile: rp.logFile } : {}),
+          };
+          await waitForRedis(redisUrl, wait);
+          if (redisTlsUrl && probeTls) await waitForRedis(redisTlsUrl, { ...wait, tls: probeTls });
+        })(),
       ]);
       topics = await prepareKafka(kafkaBrokers, { catalog: o.catalog, timeoutMs: o.readyTimeoutMs });
     } catch (err) {
@@ -406,6 +505,15 @@ export async function stackUp(options: StackOptions = {}): Promise<StackHandle> 
       kafkaBrokers,
       redisUrl,
       ...(kafkaSaslBrokers ? { kafkaSaslBrokers } : {}),
+      ...(kafkaTlsBrokers && redisTlsUrl && tlsMaterial
+        ? {
+            kafkaTlsBrokers,
+            redisTlsUrl,
+            tlsCaFile: tlsMaterial.paths.caFile,
+            tlsClientCertFile: tlsMaterial.paths.clientCertFile,
+            tlsClientKeyFile: tlsMaterial.paths.clientKeyFile,
+          }
+        : {}),
       startedKafka: kafkaPlan.kind === 'start',
       startedRedis: redisPlan.kind === 'start',
       kafka: { origin: origin(kafkaPlan), ...(kafkaPid !== undefined ? { pid: kafkaPid, logFile: kp.serverLog } : {}) },
@@ -431,7 +539,10 @@ function summaryLines(h: StackHandle): string[] {
   const lines = [
     service('kafka', h.kafkaBrokers.join(','), h.kafka, 'KAFKA_BROKERS'),
     ...(h.kafkaSaslBrokers ? [`${'sasl'.padEnd(6)} ${h.kafkaSaslBrokers.join(',').padEnd(24)} SASL_PLAINTEXT (${SASL_MECHANISMS.join(', ')})`] : []),
+    ...(h.kafkaTlsBrokers ? [`${'ssl'.padEnd(6)} ${h.kafkaTlsBrokers.join(',').padEnd(24)} SSL (client certificate requested)`] : []),
     service('redis', redactUrl(h.redisUrl), h.redis, 'REDIS_URL'),
+    ...(h.redisTlsUrl ? [`${'rediss'.padEnd(6)} ${redactUrl(h.redisTlsUrl).padEnd(24)} TLS (client certificate optional)`] : []),
+    ...(h.tlsCaFile ? [`${'ca'.padEnd(6)} ${displayPath(h.tlsCaFile)}`] : []),
     `${'topics'.padEnd(6)} ${t.created.length} created, ${t.existing.length} existing`,
   ];
   for (const u of t.underPartitioned) lines.push(`  warning: topic ${u.name} has ${u.has} partitions, the catalog asks for ${u.wants}`);
@@ -445,6 +556,8 @@ interface WaitServiceOptions {
   pid?: number;
   logFile?: string;
   stdoutFile?: string;
+  /** Connect with TLS, with these options (the CA to trust, a client certificate). @defaultValue plaintext */
+  tls?: ConnectionOptions;
 }
 
 async function failureContext(options: WaitServiceOptions): Promise<string> {
@@ -459,7 +572,13 @@ async function failureContext(options: WaitServiceOptions): Promise<string> {
 
 /** Waits until the broker answers a metadata request (describeCluster). */
 export async function waitForKafka(brokers: string[], options: WaitServiceOptions): Promise<void> {
-  const kafka = createKafka({ brokers, clientId: 'local-stack', connectionTimeoutMs: 3000, requestTimeoutMs: 10_000 });
+  const kafka = createKafka({
+    brokers,
+    clientId: 'local-stack',
+    connectionTimeoutMs: 3000,
+    requestTimeoutMs: 10_000,
+    ...(options.tls ? { ssl: options.tls } : {}),
+  });
   const first = brokers[0] ?? '';
   const [host, port] = [first.slice(0, first.lastIndexOf(':')), Number(first.slice(first.lastIndexOf(':') + 1))];
   try {
@@ -563,7 +682,7 @@ export async function waitForRedis(url: string, options: WaitServiceOptions): Pr
           throw new AbortWait(`redis-server (pid ${options.pid}) exited while starting${await failureContext(options)}`);
         }
         try {
-          await pingRedis(url);
+          await pingRedis(url, 2000, options.tls);
         } catch (err) {
           const message = errorMessage(err);
           if (/\b(?:NOAUTH|WRONGPASS)\b/.test(message)) {

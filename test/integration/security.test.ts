@@ -6,10 +6,12 @@
  * settings are tested against: right credentials work, wrong ones fail fast with the error a
  * worker would see. Then a vision worker configured with KAFKA_SASL_* and a REDIS_URL holding the
  * ACL user: it works with the right credentials, stops at start with a clear error with wrong ones,
- * and never logs a password.
+ * and never logs a password. With security.tls the stack adds an SSL listener and a Redis
+ * tls-port with certificates from a private CA: a vision worker given KAFKA_TLS, the CA file and a
+ * rediss:// URL processes frames over TLS, and one that does not trust the CA stops at start.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Kafka, Message, SASLOptions } from 'kafkajs';
@@ -39,11 +41,11 @@ let options: StackOptions;
 let stack: StackHandle;
 const logs: string[] = [];
 
-async function distinctFreePorts(): Promise<[number, number, number, number]> {
+async function distinctFreePorts(): Promise<[number, number, number, number, number, number]> {
   const ports = new Set<number>();
-  while (ports.size < 4) ports.add(await freePort());
-  const [a = 0, b = 0, c = 0, d = 0] = ports;
-  return [a, b, c, d];
+  while (ports.size < 6) ports.add(await freePort());
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0] = ports;
+  return [a, b, c, d, e, f];
 }
 
 function saslKafka(sasl: SASLOptions): Kafka {
@@ -80,13 +82,13 @@ async function roundTrip(kafka: Kafka): Promise<void> {
 
 before(async () => {
   stateDir = await createTestStackDir();
-  const [kafkaPort, kafkaControllerPort, redisPort, kafkaSaslPort] = await distinctFreePorts();
+  const [kafkaPort, kafkaControllerPort, redisPort, kafkaSaslPort, kafkaTlsPort, redisTlsPort] = await distinctFreePorts();
   options = {
     stateDir,
     kafkaPort,
     kafkaControllerPort,
     redisPort,
-    security: { kafkaSaslPort, users: [ALICE, BOB], redisUser: REDIS_USER },
+    security: { kafkaSaslPort, users: [ALICE, BOB], redisUser: REDIS_USER, tls: { kafkaTlsPort, redisTlsPort } },
     log: (line) => logs.push(line),
   };
   stack = await stackUp(options);
@@ -260,6 +262,93 @@ test('a wrong Redis password stops the worker at start with WRONGPASS, not "Conn
   assert.equal(error.name, 'DependencyError');
   assert.match(error.message, /^Redis at redis:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/);
   assert.ok(ms < FAIL_FAST_MS + 5000, `took ${Math.round(ms)} ms (the model loads first)`);
+  assertNoSecret(log);
+});
+
+/** The TLS settings a worker gets in the tests below: TLS listener, no SASL, rediss:// URL. */
+function tlsWorkerEnv(): Record<string, string> {
+  assert.ok(stack.kafkaTlsBrokers && stack.redisTlsUrl && stack.tlsCaFile, 'the stack has no TLS listeners');
+  return {
+    KAFKA_BROKERS: stack.kafkaTlsBrokers.join(','),
+    // Empty reads as unset: the SSL listener has no SASL.
+    KAFKA_SASL_MECHANISM: 'none',
+    KAFKA_SASL_USERNAME: '',
+    KAFKA_SASL_PASSWORD: '',
+    KAFKA_TLS: 'true',
+    KAFKA_TLS_CA_FILE: stack.tlsCaFile,
+    REDIS_URL: stack.redisTlsUrl,
+    REDIS_TLS_CA_FILE: stack.tlsCaFile,
+  };
+}
+
+test('up with TLS: a private CA kept in the state dir, an SSL listener and a rediss:// port that trust it (with and without a client certificate)', async () => {
+  const tls = options.security?.tls;
+  assert.ok(tls);
+  assert.deepEqual(stack.kafkaTlsBrokers, [`127.0.0.1:${tls.kafkaTlsPort}`]);
+  assert.equal(stack.redisTlsUrl, redisUrlFor(tls.redisTlsPort, REDIS_USER, true));
+  assert.match(stack.redisTlsUrl ?? '', /^rediss:\/\/fleet:redis-pw%40%25%2F%3F@127\.0\.0\.1:\d+$/);
+  const { tlsCaFile, tlsClientCertFile, tlsClientKeyFile } = stack;
+  assert.ok(tlsCaFile && tlsClientCertFile && tlsClientKeyFile);
+  assert.ok(tlsCaFile.startsWith(stateDir), tlsCaFile);
+  assert.equal((await stat(tlsClientKeyFile)).mode & 0o077, 0, 'the client key is readable by others');
+  assert.match(logs.join('\n'), /SSL on \d+/);
+
+  const ca = await readFile(tlsCaFile);
+  const mutual = { ca, cert: await readFile(tlsClientCertFile), key: await readFile(tlsClientKeyFile) };
+  for (const ssl of [{ ca }, mutual]) {
+    const admin = createKafka({ brokers: stack.kafkaTlsBrokers ?? [], clientId: uniqueName('tls-test'), ssl, connectionTimeoutMs: 3000 }).admin();
+    await admin.connect();
+    try {
+      // The metadata advertises the SSL listener itself, so every later connection is TLS too.
+      assert.deepEqual(
+        (await admin.describeCluster()).brokers.map((b) => `${b.host}:${b.port}`),
+        stack.kafkaTlsBrokers,
+      );
+    } finally {
+      await admin.disconnect();
+    }
+    const redis: Redis = new Redis(stack.redisTlsUrl ?? '', { tls: ssl, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+    try {
+      await redis.connect();
+      assert.equal(await redis.ping(), 'PONG');
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  // Once per state dir: up again reuses the running stack and keeps the CA clients were given.
+  const linesBefore = logs.length;
+  const again = await stackUp(options);
+  assert.equal(again.tlsCaFile, tlsCaFile);
+  assert.deepEqual(await readFile(tlsCaFile), ca);
+  assert.ok(!logs.slice(linesBefore).some((l) => /issuing/.test(l)), 'certificates issued again');
+});
+
+test('a vision worker with KAFKA_TLS, the CA file and a rediss:// URL processes frames over TLS', async () => {
+  const { worker, log, topics, kafka } = await securedWorker(tlsWorkerEnv());
+  await worker.start();
+  try {
+    const frames = (await createFramePlan({ seed: 6, runId: uniqueName('tls'), start: Date.now() }).take(10)).map((p) => p.record as Message);
+    await produce(kafka, topics.frames, frames);
+    await waitFor(async () => (await readTopicToEnd(kafka, topics.inspections)).length === 10, { what: '10 inspections', timeoutMs: 60_000 });
+  } finally {
+    await worker.stop();
+  }
+  assertNoSecret(log);
+});
+
+test('KAFKA_TLS without the CA file (system CAs only) stops the worker at start, fast, naming Kafka and the untrusted certificate', async (t) => {
+  const env = tlsWorkerEnv();
+  // Redis keeps its CA, so that Kafka is the dependency that fails.
+  const { worker, log } = await securedWorker({ ...env, KAFKA_TLS_CA_FILE: '' });
+  const { error, ms } = await rejection(worker.start());
+  t.diagnostic(`${Math.round(ms)} ms: ${error.message}`);
+  assert.equal(error.name, 'DependencyError');
+  assert.match(error.message, /^Kafka at 127\.0\.0\.1:\d+ \(no SASL, TLS\): /);
+  assert.match(error.message, /self[- ]signed certificate|unable to verify|unable to get local issuer certificate/i);
+  // No ten seconds of kafkajs retries: a certificate check that failed once fails again.
+  assert.ok(ms < 6000, `took ${Math.round(ms)} ms (the model loads first)`);
+  assert.equal(worker.state, 'failed');
   assertNoSecret(log);
 });
 

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Admin, Batch, Consumer, ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
 import type { ConnectionSecurity } from '../config/security.js';
 import { createKafka } from '../kafka/client.js';
+import { untrustedBrokerCertificate } from '../kafka/tls-probe.js';
 import { createPartitionTransactions, type PartitionTransactions } from '../kafka/partition-transactions.js';
 import { redactUrl, type Logger } from '../log/logger.js';
 import { startOpsServer, type HealthReport, type OpsServer } from '../ops/http.js';
@@ -160,6 +161,10 @@ export class StreamWorker<U = never> {
       });
       this.admin = kafka.admin();
       try {
+        if (sec.kafkaTls) {
+          const untrusted = await untrustedBrokerCertificate(s.kafkaBrokers[0]!, sec.kafkaTls);
+          if (untrusted) throw untrusted;
+        }
         await this.admin.connect();
       } catch (err) {
         // The first call to the brokers: a wrong address, password or TLS setting shows up here.
