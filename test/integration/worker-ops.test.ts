@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Writable } from 'node:stream';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
 import { loadConfig } from '../../services/vision-worker/src/config.js';
@@ -50,7 +51,15 @@ test('a running worker serves /healthz, /readyz and /metrics that match what it 
   topicsToDelete.push(...Object.values(t.topics));
   const port = await freePort();
   const config = loadConfig(visionTestEnv(t, 'models/surface-defect-cnn/1.0.0', { METRICS_PORT: String(port) }), repoRoot);
-  const worker = new VisionWorker(config, createLogger({ service: 'vision-worker-test', level: 'warn' }));
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'vision-worker', level: 'warn', bindings: { worker: config.workerId }, destination });
+  const worker = new VisionWorker(config, logger);
   const starting = worker.start();
   // Alive before it is ready: the ops server starts before the model loads.
   const early = await waitFor(() => get(port, '/healthz').catch(() => undefined), { what: '/healthz answering', timeoutMs: 30_000 });
@@ -91,6 +100,16 @@ test('a running worker serves /healthz, /readyz and /metrics that match what it 
     assert.ok(metrics.includes(`worker="${config.workerId}"`), 'series carry the worker id');
 
     assert.equal((await get(port, '/nope')).status, 404);
+
+    // The per-record line of the dead letter: where the record was, why, and which model judged the batch.
+    const dl = lines.find((l) => l.reason === 'dimensions');
+    assert.ok(dl, 'the dead letter was logged');
+    assert.equal(dl.topic, t.topics.frames);
+    assert.equal(typeof dl.partition, 'number');
+    assert.match(String(dl.offset), /^\d+$/);
+    assert.equal(dl.modelVersion, 'surface-defect-cnn@1.0.0');
+    assert.equal(dl.worker, config.workerId);
+    assert.equal(dl.service, 'vision-worker');
   } finally {
     await worker.stop();
   }

@@ -77,6 +77,7 @@ export class SensorWorker {
   /** Each model's micro-batcher, by model key. */
   private readonly batchers = new Map<string, MicroBatcher<Float32Array, Float32Array>>();
   private route: ((assetId: string) => SequenceModel | undefined) | undefined;
+  private recordLogger: Logger | undefined;
 
   constructor(
     private readonly config: SensorWorkerConfig,
@@ -164,6 +165,8 @@ export class SensorWorker {
       this.logger.info({ model: model.ref, window: model.size, hop: model.hop, periodMs: model.periodMs, threshold: model.threshold, alerting: model.alerting }, 'model loaded and warm');
     });
     this.route = createModelRouter(c.models, byDir);
+    // Per-record lines carry the versions of the models this worker serves (`name@version,...`).
+    this.recordLogger = this.logger.child({ modelVersion: this.inference.models.map((m) => `${m.manifest.name}@${m.manifest.version}`).join(',') });
     return { engine: this.inference.engine, routes: c.models.map((r) => r.pattern) };
   }
 
@@ -181,7 +184,7 @@ export class SensorWorker {
       checkpointTtlMs: c.checkpointTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      logger: this.logger,
+      logger: this.recordLogger ?? this.logger,
       route: this.route!,
       reconstruct: (model, x) => this.batchers.get(model.key)!.submit(x),
       committedOffset: context.committedOffset,

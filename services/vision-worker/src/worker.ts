@@ -43,6 +43,8 @@ export class VisionWorker {
   private budget: ByteBudget | undefined;
   private inference: WorkerInference | undefined;
   private served: ServedModel | undefined;
+  /** Per-record lines carry the model version that judged the record (`name@version`). */
+  private recordLogger: Logger | undefined;
 
   constructor(
     private readonly config: VisionWorkerConfig,
@@ -106,6 +108,7 @@ export class VisionWorker {
     const model = this.inference.models[0]!;
     this.served = servedModel(model.manifest, model.engine, c);
     this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
+    this.recordLogger = this.logger.child({ modelVersion: `${model.manifest.name}@${model.manifest.version}` });
     this.budget = createByteBudget(c.maxInflightBytes);
     return { engine: this.inference.engine };
   }
@@ -119,7 +122,7 @@ export class VisionWorker {
       dedupeTtlMs: this.config.dedupeTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      logger: this.logger,
+      logger: this.recordLogger ?? this.logger,
       model: () => this.served!,
       inferTile: (input: Float32Array) => this.inference!.models[0]!.batcher.submit(input),
       committedOffset: context.committedOffset,
