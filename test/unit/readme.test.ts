@@ -20,7 +20,7 @@ test('every npm script the README names exists', () => {
 
 test('every environment variable a worker reads is in the README configuration tables', () => {
   const readme = read('README.md');
-  for (const service of ['vision-worker', 'sensor-worker']) {
+  for (const service of ['vision-worker', 'sensor-worker', 'actions-worker']) {
     // Each worker's own reader, and the security settings every worker reads through it.
     const source = read(`services/${service}/src/config.ts`) + read('shared/src/config/security.ts');
     const names = [...source.matchAll(/\b(?:string|optionalString|int|number|oneOf|brokers|url|optionalInt)\(\s*'([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1]!);

@@ -7,6 +7,7 @@ test('the catalog holds every v1 topic of the contract, inputs with their dead-l
   assert.deepEqual(
     Object.values(c).map((t) => t.name).sort(),
     [
+      'actions.failed.v1',
       'factory.camera.frames.v1',
       'factory.camera.frames.v1.dlq',
       'factory.sensor.readings.v1',

@@ -1,3 +1,4 @@
+export * from './action.js';
 export * from './anomaly.js';
 export * from './dead-letter.js';
 export * from './errors.js';

@@ -13,7 +13,8 @@ export type TopicKey =
   | 'anomalyScores'
   | 'alerts'
   | 'framesDlq'
-  | 'readingsDlq';
+  | 'readingsDlq'
+  | 'actionsFailed';
 
 export interface TopicSpec {
   readonly key: TopicKey;
@@ -134,6 +135,16 @@ export const DEFAULT_TOPICS: readonly Spec[] = [
       'max.message.bytes': String(2 * 1024 * 1024 + 64 * 1024),
     },
     description: 'Readings that could not be processed: original bytes and headers plus error headers.',
+  },
+  {
+    // The actions worker's report of events an HTTP route gave up on (shared/src/contracts/action.ts);
+    // a month, like the MES-facing events it carries, so an operator can replay them.
+    key: 'actionsFailed',
+    name: 'actions.failed.v1',
+    keyedBy: 'event id',
+    partitions: 3,
+    config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS), 'max.message.bytes': String(RESULT_TOPIC_MAX_MESSAGE_BYTES) },
+    description: 'Events an actions-worker HTTP route could not deliver: route, last error, the original event (JSON).',
   },
 ];
 
