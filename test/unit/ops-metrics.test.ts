@@ -67,8 +67,8 @@ test('counters: consumed per partition, produced per topic, dead letters per rea
   m.recordsConsumed(FRAMES, 7, 2);
   m.recordsProduced(INSPECTIONS, 6);
   m.recordsProduced(`${FRAMES}.dlq`);
-  m.deadLettered('corrupt-image');
-  m.deadLettered('too-large', 2);
+  m.deadLettered({ 'corrupt-image': 1 });
+  m.deadLettered({ 'too-large': 2 });
   m.dedupeHits(4);
   // Bad counts are ignored rather than thrown (prom-client throws on a negative inc).
   m.recordsConsumed(FRAMES, 3, -1);

@@ -1,4 +1,3 @@
-import type { RejectReason } from '../../../shared/src/contracts/errors.js';
 import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import type { MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
@@ -199,18 +198,16 @@ export class SensorWorker {
     const m = this.core.metrics;
     const now = Date.now();
     const topics = this.config.topics;
-    for (const { value } of prepared) {
-      m.recordsProduced(topics.scores, value.scores.length);
-      m.recordsProduced(topics.alerts, value.alerts.length);
-      m.recordsProduced(topics.readingsDlq, value.deadLetters.length);
-      m.dedupeHits(value.outcome.duplicates);
-      for (const [reason, n] of Object.entries(value.outcome.deadLettered)) m.deadLettered(reason as RejectReason, n);
-      for (const end of value.outcome.windowEnds) m.observeEndToEnd(end, now);
-    }
     k.commits += 1;
     k.commitMs += c.commitMs;
     for (const { value } of prepared) {
       const o = value.outcome;
+      m.recordsProduced(topics.scores, value.scores.length);
+      m.recordsProduced(topics.alerts, value.alerts.length);
+      m.recordsProduced(topics.readingsDlq, value.deadLetters.length);
+      m.dedupeHits(o.duplicates);
+      m.deadLettered(o.deadLettered);
+      for (const end of o.windowEnds) m.observeEndToEnd(end, now);
       k.batches += 1;
       k.consumed += o.consumed;
       k.samples += o.samples;

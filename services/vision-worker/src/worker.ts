@@ -1,4 +1,3 @@
-import type { RejectReason } from '../../../shared/src/contracts/errors.js';
 import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
 import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
@@ -139,11 +138,6 @@ export class VisionWorker {
     m.recordsProduced(topics.inspections, o.inspections);
     m.recordsProduced(topics.defects, o.defects);
     m.recordsProduced(topics.framesDlq, o.deadLetters);
-    for (const { value } of prepared) {
-      m.dedupeHits(value.duplicates);
-      for (const [reason, n] of Object.entries(value.deadLettered)) m.deadLettered(reason as RejectReason, n);
-      for (const r of value.records) if (r.capturedAt !== undefined) m.observeEndToEnd(r.capturedAt, now);
-    }
     k.commits += 1;
     k.batches += o.batches;
     k.inspections += o.inspections;
@@ -151,6 +145,9 @@ export class VisionWorker {
     k.deadLettered += o.deadLetters;
     k.commitMs += o.commitMs;
     for (const { value } of prepared) {
+      m.dedupeHits(value.duplicates);
+      m.deadLettered(value.deadLettered);
+      for (const r of value.records) if (r.capturedAt !== undefined) m.observeEndToEnd(r.capturedAt, now);
       k.consumed += value.consumed;
       k.duplicates += value.duplicates;
       k.claimMs += value.timings.claimMs;

@@ -78,8 +78,8 @@ export interface WorkerMetrics {
   recordsConsumed(topic: string, partition: number, count?: number): void;
   /** Records written to an output topic (results and dead letters), counted when their transaction commits. */
   recordsProduced(topic: string, count?: number): void;
-  /** Records sent to the dead-letter topic, by contract reason; counted when committed. */
-  deadLettered(reason: RejectReason, count?: number): void;
+  /** Records sent to the dead-letter topic, counts by contract reason (a batch's tally); counted when committed. */
+  deadLettered(byReason: Partial<Record<RejectReason, number>>): void;
   /** Records dropped as re-sends of an id already seen (Redis dedupe). */
   dedupeHits(count?: number): void;
   /** Items in one inference batch (tiles, windows). */
@@ -260,8 +260,8 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
     recordsProduced(topic, count = 1) {
       if (validCount(count)) produced.inc({ topic }, count);
     },
-    deadLettered(reason, count = 1) {
-      if (validCount(count)) deadLetters.inc({ reason }, count);
+    deadLettered(byReason) {
+      for (const [reason, count] of Object.entries(byReason)) if (validCount(count)) deadLetters.inc({ reason }, count);
     },
     dedupeHits(count = 1) {
       if (validCount(count)) dedupe.inc(count);
