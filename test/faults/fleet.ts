@@ -20,6 +20,8 @@ import { createKafka } from '../../shared/src/kafka/client.js';
 import { freePort, waitFor } from '../../deploy/local/processes.js';
 import { REPO_ROOT, stackDown, stackUp, type StackOptions } from '../../deploy/local/stack.js';
 import { createTopics, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
+import { readyzOk } from '../helpers/ops.js';
+import { ownStackOptions } from '../helpers/stack.js';
 
 export type WorkerKind = 'vision' | 'sensor';
 
@@ -114,14 +116,8 @@ class WorkerProcess {
   }
 
   /** `/readyz` answered 200 (false when it answered otherwise or not at all). */
-  async ready(): Promise<boolean> {
-    try {
-      const r = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(2000) });
-      await r.arrayBuffer();
-      return r.ok;
-    } catch {
-      return false;
-    }
+  ready(): Promise<boolean> {
+    return readyzOk(this.port);
   }
 
   get alive(): boolean {
@@ -398,14 +394,7 @@ export class Fleet {
   constructor(readonly options: FleetOptions) {}
 
   async start(): Promise<void> {
-    this.stackOptions = {
-      stateDir: join(this.options.dir, 'stack'),
-      kafkaPort: await freePort(),
-      kafkaControllerPort: await freePort(),
-      redisPort: await freePort(),
-      // No catalog topics needed: every scenario creates its own.
-      log: (line) => this.options.log(`  [stack] ${line}`),
-    };
+    this.stackOptions = await ownStackOptions(this.options.dir, (line) => this.options.log(`  [stack] ${line}`));
     const handle = await stackUp(this.stackOptions);
     this.brokers = handle.kafkaBrokers;
     this.redisUrl = handle.redisUrl;

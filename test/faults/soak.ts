@@ -36,12 +36,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../deploy/local/processes.js';
-import { REPO_ROOT, stackDown, stackUp, type StackOptions } from '../../deploy/local/stack.js';
+import { REPO_ROOT, stackDown, stackUp } from '../../deploy/local/stack.js';
 import { parseSimArgs, runSimulator, type SimSummary } from '../../services/gateway-sim/src/index.js';
 import { runMain } from '../../shared/src/lifecycle/run-main.js';
 import { handleShutdownSignals } from '../../shared/src/lifecycle/signals.js';
 import { createLogger } from '../../shared/src/log/logger.js';
-import { createTestStackDir } from '../helpers/stack.js';
+import { readyzOk } from '../helpers/ops.js';
+import { createTestStackDir, ownStackOptions } from '../helpers/stack.js';
 
 type WorkerKind = 'vision' | 'sensor';
 const KINDS: readonly WorkerKind[] = ['vision', 'sensor'];
@@ -153,14 +154,8 @@ class Worker {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  async ready(): Promise<boolean> {
-    try {
-      const r = await fetch(`http://127.0.0.1:${this.port}/readyz`, { signal: AbortSignal.timeout(2000) });
-      await r.arrayBuffer();
-      return r.ok;
-    } catch {
-      return false;
-    }
+  ready(): Promise<boolean> {
+    return readyzOk(this.port);
   }
 
   /** One scrape of /metrics, summed over label sets; undefined when the worker did not answer. */
@@ -319,13 +314,7 @@ async function main(): Promise<number> {
 
   const dir = await createTestStackDir();
   say(`soak: ${minutes} min at ${frameRate} frames/s and ${assets} pumps (warm-up ${round(warmupMinutes, 2)} min, engine ${values.engine}); state and worker logs in ${dir}`);
-  const stackOptions: StackOptions = {
-    stateDir: join(dir, 'stack'),
-    kafkaPort: await freePort(),
-    kafkaControllerPort: await freePort(),
-    redisPort: await freePort(),
-    log: (line) => say(`  [stack] ${line}`),
-  };
+  const stackOptions = await ownStackOptions(dir, (line) => say(`  [stack] ${line}`));
   const workers: Worker[] = [];
   const stop = new AbortController();
   let interrupted = false;

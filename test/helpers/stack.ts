@@ -9,8 +9,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBrokerList } from '../../shared/src/kafka/client.js';
-import { isAlive, readPidFile } from '../../deploy/local/processes.js';
-import { localStackPids, stackDown, stackOptionsFromEnv, stackUp } from '../../deploy/local/stack.js';
+import { freePort, isAlive, readPidFile } from '../../deploy/local/processes.js';
+import { localStackPids, stackDown, stackOptionsFromEnv, stackUp, type StackOptions } from '../../deploy/local/stack.js';
 
 export { freePort } from '../../deploy/local/processes.js';
 
@@ -85,4 +85,21 @@ export async function sweepLeakedTestStacks(log: (line: string) => void = () => 
     swept += 1;
   }
   return swept;
+}
+
+/** `n` free ports on 127.0.0.1, all different (two calls to freePort may return the same one). */
+export async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Options for a stack of a test's or tool's own in `<dir>/stack` (dir from
+ * {@link createTestStackDir}) on free ports, so it can be stopped and restarted without touching
+ * the stack other tests share.
+ */
+export async function ownStackOptions(dir: string, log: (line: string) => void): Promise<StackOptions> {
+  const [kafkaPort, kafkaControllerPort, redisPort] = await distinctFreePorts(3);
+  return { stateDir: join(dir, 'stack'), kafkaPort, kafkaControllerPort, redisPort, log };
 }

@@ -14,6 +14,7 @@ import { alertEvent, inspection } from '../helpers/fixtures.js';
 import { connectTestKafka, consumeMessages, createTopics, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { freePort, testStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
+import { metricSample } from '../helpers/ops.js';
 
 /**
  * The actions worker against the real broker and Redis and a real HTTP server: a flaky endpoint
@@ -207,12 +208,12 @@ test('every event reaches each matching route once; a route that always fails la
     assert.deepEqual(byRoute('broken').find((r) => r.eventId === defectIds[3])!.event, defects[3], 'the original event rides along');
 
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    assert.equal(sample(metrics, 'fleet_action_deliveries_total', { route: 'mes', outcome: 'delivered' }), 50);
-    assert.equal(sample(metrics, 'fleet_action_deliveries_total', { route: 'broken', outcome: 'failed' }), 40);
-    assert.equal(sample(metrics, 'fleet_action_deliveries_total', { route: 'broken', outcome: 'retry' }), 80);
-    assert.equal(sample(metrics, 'fleet_action_delivery_latency_seconds_count', { route: 'andon' }), 10);
-    assert.equal(sample(metrics, 'fleet_action_queue_jobs', { route: 'broken', state: 'failed' }), 40);
-    assert.equal(sample(metrics, 'fleet_action_queue_jobs', { route: 'mes', state: 'waiting' }), 0);
+    assert.equal(metricSample(metrics, 'fleet_action_deliveries_total', { route: 'mes', outcome: 'delivered' }), 50);
+    assert.equal(metricSample(metrics, 'fleet_action_deliveries_total', { route: 'broken', outcome: 'failed' }), 40);
+    assert.equal(metricSample(metrics, 'fleet_action_deliveries_total', { route: 'broken', outcome: 'retry' }), 80);
+    assert.equal(metricSample(metrics, 'fleet_action_delivery_latency_seconds_count', { route: 'andon' }), 10);
+    assert.equal(metricSample(metrics, 'fleet_action_queue_jobs', { route: 'broken', state: 'failed' }), 40);
+    assert.equal(metricSample(metrics, 'fleet_action_queue_jobs', { route: 'mes', state: 'waiting' }), 0);
     const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
     assert.equal(ready.status, 200);
   } finally {
@@ -231,12 +232,3 @@ function pick(r: ActionFailed): Record<string, unknown> {
   return { eventType: r.eventType, attempts: r.attempts, permanent: r.permanent, reason: r.reason, status: r.status, sourceTopic: r.sourceTopic };
 }
 
-/** The value of one sample line `name{labels} value`, where every given label matches. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}

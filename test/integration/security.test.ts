@@ -20,7 +20,7 @@ import { REPO_ROOT, StackError, stackDown, stackStatus, stackUp, type StackHandl
 import { redisUrlFor } from '../../deploy/local/redis-server.js';
 import { createKafka } from '../../shared/src/kafka/client.js';
 import { consumeMessages, createTopics, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
-import { createTestStackDir, freePort } from '../helpers/stack.js';
+import { createTestStackDir, distinctFreePorts } from '../helpers/stack.js';
 import { createVisionTopics, visionTestEnv, type VisionTestTopics } from '../helpers/vision.js';
 import { waitFor } from '../helpers/wait.js';
 import { createFramePlan } from '../../services/gateway-sim/src/index.js';
@@ -40,13 +40,6 @@ let stateDir: string;
 let options: StackOptions;
 let stack: StackHandle;
 const logs: string[] = [];
-
-async function distinctFreePorts(): Promise<[number, number, number, number, number, number]> {
-  const ports = new Set<number>();
-  while (ports.size < 6) ports.add(await freePort());
-  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0] = ports;
-  return [a, b, c, d, e, f];
-}
 
 function saslKafka(sasl: SASLOptions): Kafka {
   return createKafka({ brokers: stack.kafkaSaslBrokers ?? [], clientId: uniqueName('security-test'), sasl, connectionTimeoutMs: 3000 });
@@ -82,7 +75,7 @@ async function roundTrip(kafka: Kafka): Promise<void> {
 
 before(async () => {
   stateDir = await createTestStackDir();
-  const [kafkaPort, kafkaControllerPort, redisPort, kafkaSaslPort, kafkaTlsPort, redisTlsPort] = await distinctFreePorts();
+  const [kafkaPort = 0, kafkaControllerPort = 0, redisPort = 0, kafkaSaslPort = 0, kafkaTlsPort = 0, redisTlsPort = 0] = await distinctFreePorts(6);
   options = {
     stateDir,
     kafkaPort,
@@ -225,6 +218,19 @@ async function securedWorker(extra: Record<string, string>): Promise<{ worker: V
   return { worker: new VisionWorker(config, logger), log, topics: t.topics, kafka };
 }
 
+/** The worker starts, turns 10 frames into 10 inspections (read_committed), stops, and logged no secret. */
+async function assertProcessesFrames(w: Awaited<ReturnType<typeof securedWorker>>, seed: number): Promise<void> {
+  await w.worker.start();
+  try {
+    const frames = (await createFramePlan({ seed, runId: uniqueName('sec'), start: Date.now() }).take(10)).map((p) => p.record as Message);
+    await produce(w.kafka, w.topics.frames, frames);
+    await waitFor(async () => (await readTopicToEnd(w.kafka, w.topics.inspections)).length === 10, { what: '10 inspections', timeoutMs: 60_000 });
+  } finally {
+    await w.worker.stop();
+  }
+  assertNoSecret(w.log);
+}
+
 function assertNoSecret(log: string[]): void {
   const text = log.join('');
   assert.ok(text.length > 0);
@@ -234,16 +240,7 @@ function assertNoSecret(log: string[]): void {
 }
 
 test('a vision worker with SCRAM-SHA-512 and the Redis ACL user processes frames; no password reaches its log', async () => {
-  const { worker, log, topics, kafka } = await securedWorker({});
-  await worker.start();
-  try {
-    const frames = (await createFramePlan({ seed: 5, runId: uniqueName('sec'), start: Date.now() }).take(10)).map((p) => p.record as Message);
-    await produce(kafka, topics.frames, frames);
-    await waitFor(async () => (await readTopicToEnd(kafka, topics.inspections)).length === 10, { what: '10 inspections', timeoutMs: 60_000 });
-  } finally {
-    await worker.stop();
-  }
-  assertNoSecret(log);
+  await assertProcessesFrames(await securedWorker({}), 5);
 });
 
 test('a wrong Kafka password stops the worker at start, fast, naming the broker and the SASL user', async () => {
@@ -325,16 +322,7 @@ test('up with TLS: a private CA kept in the state dir, an SSL listener and a red
 });
 
 test('a vision worker with KAFKA_TLS, the CA file and a rediss:// URL processes frames over TLS', async () => {
-  const { worker, log, topics, kafka } = await securedWorker(tlsWorkerEnv());
-  await worker.start();
-  try {
-    const frames = (await createFramePlan({ seed: 6, runId: uniqueName('tls'), start: Date.now() }).take(10)).map((p) => p.record as Message);
-    await produce(kafka, topics.frames, frames);
-    await waitFor(async () => (await readTopicToEnd(kafka, topics.inspections)).length === 10, { what: '10 inspections', timeoutMs: 60_000 });
-  } finally {
-    await worker.stop();
-  }
-  assertNoSecret(log);
+  await assertProcessesFrames(await securedWorker(tlsWorkerEnv()), 6);
 });
 
 test('KAFKA_TLS without the CA file (system CAs only) stops the worker at start, fast, naming Kafka and the untrusted certificate', async (t) => {

@@ -10,6 +10,7 @@ import { connectTestKafka, produce, uniqueName } from '../helpers/kafka.js';
 import { freePort } from '../helpers/stack.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { waitFor } from '../helpers/wait.js';
+import { metricSample } from '../helpers/ops.js';
 
 /**
  * What a platform engineer scrapes from a running worker (the shipped surface model, the real
@@ -34,16 +35,6 @@ after(async () => {
 async function get(port: number, path: string): Promise<{ status: number; text: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: r.status, text: await r.text() };
-}
-
-/** The value of one sample line `name{labels} value` in the Prometheus text, where every given label matches. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
 }
 
 test('a running worker serves /healthz, /readyz and /metrics that match what it did', async () => {
@@ -83,20 +74,20 @@ test('a running worker serves /healthz, /readyz and /metrics that match what it 
     const metrics = await waitFor(
       async () => {
         const r = await get(port, '/metrics');
-        return (sample(r.text, 'fleet_records_produced_total', { topic: t.topics.inspections }) ?? 0) >= 20 && r.text;
+        return (metricSample(r.text, 'fleet_records_produced_total', { topic: t.topics.inspections }) ?? 0) >= 20 && r.text;
       },
       { what: '20 inspections counted in /metrics', timeoutMs: 60_000 },
     );
-    assert.equal(sample(metrics, 'fleet_records_produced_total', { topic: t.topics.inspections }), 20);
-    assert.equal(sample(metrics, 'fleet_records_produced_total', { topic: t.topics.framesDlq }), 1);
-    assert.equal(sample(metrics, 'fleet_records_dead_lettered_total', { reason: 'dimensions' }), 1, 'gray8 bytes that disagree with width x height');
-    assert.equal(sample(metrics, 'fleet_records_dead_lettered_total', { reason: 'corrupt-image' }), 0);
-    const consumed = [0, 1, 2].reduce((a, p) => a + (sample(metrics, 'fleet_records_consumed_total', { topic: t.topics.frames, partition: String(p) }) ?? 0), 0);
+    assert.equal(metricSample(metrics, 'fleet_records_produced_total', { topic: t.topics.inspections }), 20);
+    assert.equal(metricSample(metrics, 'fleet_records_produced_total', { topic: t.topics.framesDlq }), 1);
+    assert.equal(metricSample(metrics, 'fleet_records_dead_lettered_total', { reason: 'dimensions' }), 1, 'gray8 bytes that disagree with width x height');
+    assert.equal(metricSample(metrics, 'fleet_records_dead_lettered_total', { reason: 'corrupt-image' }), 0);
+    const consumed = [0, 1, 2].reduce((a, p) => a + (metricSample(metrics, 'fleet_records_consumed_total', { topic: t.topics.frames, partition: String(p) }) ?? 0), 0);
     assert.equal(consumed, 21);
-    assert.equal(sample(metrics, 'fleet_model_info', { model: 'surface-defect-cnn', version: '1.0.0', engine: 'onnxruntime' }), 1);
-    assert.equal(sample(metrics, 'fleet_end_to_end_latency_seconds_count'), 20);
-    assert.ok((sample(metrics, 'fleet_inference_duration_seconds_count', { model: 'surface-defect-cnn' }) ?? 0) > 0);
-    assert.ok((sample(metrics, 'process_resident_memory_bytes') ?? 0) > 0, 'default process metrics');
+    assert.equal(metricSample(metrics, 'fleet_model_info', { model: 'surface-defect-cnn', version: '1.0.0', engine: 'onnxruntime' }), 1);
+    assert.equal(metricSample(metrics, 'fleet_end_to_end_latency_seconds_count'), 20);
+    assert.ok((metricSample(metrics, 'fleet_inference_duration_seconds_count', { model: 'surface-defect-cnn' }) ?? 0) > 0);
+    assert.ok((metricSample(metrics, 'process_resident_memory_bytes') ?? 0) > 0, 'default process metrics');
     assert.ok(metrics.includes(`worker="${config.workerId}"`), 'series carry the worker id');
 
     assert.equal((await get(port, '/nope')).status, 404);

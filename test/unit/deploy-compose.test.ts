@@ -14,6 +14,7 @@ import { parseSimArgs } from '../../services/gateway-sim/src/config.js';
 import { loadConfig as loadSensorConfig } from '../../services/sensor-worker/src/config.js';
 import { loadConfig as loadVisionConfig } from '../../services/vision-worker/src/config.js';
 import { DEFAULT_TOPICS } from '../../shared/src/contracts/topics.js';
+import { isRecord, rec, workerEnvNames, type Rec } from '../helpers/deploy.js';
 import { ENGINE_CHOICES } from '../../shared/src/inference/engine.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,13 +27,7 @@ const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8
 const DEFAULT_METRICS_PORT = 9464;
 
 type Env = Record<string, string>;
-type Rec = Record<string, unknown>;
 
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-function rec(v: unknown, what: string): Rec {
-  assert.ok(isRecord(v), `${what} is a mapping`);
-  return v;
-}
 
 interface WorkerKind {
   service: 'vision-worker' | 'sensor-worker';
@@ -62,15 +57,6 @@ const WORKERS: readonly WorkerKind[] = [
     },
   },
 ];
-
-/** Every variable name services/<service>/src/config.ts reads (`r.int('NAME', ...)`, `topic('NAME', ...)`). */
-function envNamesRead(service: string): Set<string> {
-  // The worker's own reader and the shared security settings it reads through it.
-  const source = read(`services/${service}/src/config.ts`) + read('shared/src/config/security.ts');
-  const names = new Set([...source.matchAll(/\(\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? ''));
-  assert.ok(names.size > 10 && names.has('KAFKA_BROKERS') && names.has('SHUTDOWN_TIMEOUT_MS'), `${service}: found the variables its config.ts reads`);
-  return names;
-}
 
 /** A compose duration (`45s`, `1m30s`, `500ms`) in milliseconds. */
 function composeDurationMs(v: unknown, what: string): number {
@@ -311,7 +297,7 @@ for (const worker of WORKERS) {
     const svc = service(name);
     assert.equal(entrySource(command(svc, name)), `services/${name}/src/main.ts`, 'runs the worker');
     const env = environment(svc, name);
-    const known = new Set(envNamesRead(name));
+    const known = workerEnvNames(name);
     const unknown = Object.keys(env).filter((k) => !known.has(k));
     assert.deepEqual(unknown, [], `${name}: variables its config.ts does not read`);
     const config = worker.load(env);

@@ -17,6 +17,7 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig as loadSensorConfig } from '../../services/sensor-worker/src/config.js';
 import { loadConfig as loadVisionConfig } from '../../services/vision-worker/src/config.js';
 import { DEFAULT_TOPICS } from '../../shared/src/contracts/topics.js';
+import { isRecord, rec, workerEnvNames, type Rec } from '../helpers/deploy.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const K8S_DIR = join(REPO_ROOT, 'deploy/k8s');
@@ -31,14 +32,8 @@ const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomi
 /** The kustomization fields the model below implements; any other would be silently ignored. */
 const MODELLED_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'components', 'patches', 'namespace', 'images']);
 
-type Rec = Record<string, unknown>;
 type Env = Record<string, string>;
 
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-function rec(v: unknown, what: string): Rec {
-  assert.ok(isRecord(v), `${what} is a mapping`);
-  return v;
-}
 function list(v: unknown, what: string): unknown[] {
   if (v === undefined) return [];
   assert.ok(Array.isArray(v), `${what} is a list`);
@@ -86,20 +81,6 @@ const LOADERS: Record<WorkerService, (env: Env) => LoadedConfig> = {
     };
   },
 };
-
-const envNamesCache = new Map<WorkerService, Set<string>>();
-/** Every variable name services/<service>/src/config.ts reads, plus the pending ones. */
-function envNamesRead(service: WorkerService): Set<string> {
-  let names = envNamesCache.get(service);
-  if (!names) {
-    // The worker's own reader and the shared security settings it reads through it.
-    const source = ['services/' + service + '/src/config.ts', 'shared/src/config/security.ts'].map((f) => readFileSync(join(REPO_ROOT, f), 'utf8')).join('\n');
-    names = new Set([...source.matchAll(/\(\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1] ?? ''));
-    assert.ok(names.size > 10 && names.has('KAFKA_BROKERS') && names.has('SHUTDOWN_TIMEOUT_MS'), `${service}: found the variables its config.ts reads`);
-    envNamesCache.set(service, names);
-  }
-  return names;
-}
 
 /** The worker a container runs, from its command (`node dist/services/<service>/src/main.js`). */
 function workerOf(container: Rec): WorkerService | undefined {
@@ -282,7 +263,7 @@ function workerDeployment(b: Build, d: Rec): WorkerDeployment {
   });
   assert.equal(workers.length, 1, `${where}: one container runs a worker (node dist/services/<worker>/src/main.js)`);
   const { c: container, s: service } = workers[0] ?? { c: {}, s: 'vision-worker' as const };
-  const known = envNamesRead(service);
+  const known = workerEnvNames(service);
   const env: Env = {};
   const put = (name: string, value: string, from: string) => {
     assert.ok(known.has(name), `${where}: ${name} (from ${from}) is not a variable services/${service}/src/config.ts reads`);

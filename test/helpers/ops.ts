@@ -1,0 +1,25 @@
+/**
+ * Reading a worker's ops endpoints the way Prometheus and a kubelet would, for tests, the fault
+ * suite and the soak.
+ */
+
+/** `/readyz` answered 200 (false when it answered otherwise or not at all). */
+export async function readyzOk(port: number): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The value of the first sample line `name{labels} value` in Prometheus text where every given label matches. */
+export function metricSample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
