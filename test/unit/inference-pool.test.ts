@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createLogger, type Logger } from '../../shared/src/log/logger.js';
 import {
   InferenceInputError,
+  ModelLoadError,
   PoolClosedError,
   PoolSaturatedError,
   PoolStartError,
@@ -509,5 +510,60 @@ describe('inference pool: engine choice per model', () => {
       await pool.close();
     }
     assertClose(outputs[0]!, outputs[1]!, 1e-4);
+  });
+});
+
+describe('inference pool: loading and unloading models while serving', () => {
+  test('load() adds a warm model to every thread while the first keeps serving; unload() refuses new batches but finishes accepted ones', async () => {
+    const pool = await startPool({ threads: 2, maxQueuedBatches: 20 });
+    // Batches of the first model in flight while the second loads.
+    const before = Array.from({ length: 6 }, (_, i) => inputOf(2, SMALL_ITEM, 200 + i));
+    const beforeExpected = before.map((b) => direct(small, b, 2, [8, 8, 1]));
+    const running = before.map((b) => pool.run(SMALL_KEY, b, 2));
+    const loaded = await pool.load(cnnDir);
+    assert.equal(loaded.key, CNN_KEY);
+    assert.deepEqual(
+      pool.models.map((m) => m.key),
+      [SMALL_KEY, CNN_KEY],
+    );
+    (await Promise.all(running)).forEach((r, i) => assertClose(r.output, beforeExpected[i]!));
+    assert.equal((await pool.load(cnnDir)).key, CNN_KEY, 'loading a loaded folder again is a no-op');
+    // Both threads serve the new model.
+    const cnnRuns = await Promise.all(Array.from({ length: 4 }, (_, i) => pool.run(CNN_KEY, inputOf(3, 28 * 28, 300 + i), 3)));
+    assert.deepEqual(new Set(cnnRuns.map((r) => r.thread)), new Set([0, 1]));
+    for (const r of cnnRuns) assert.equal(r.output.length, 3 * 10);
+    // Accepted batches of the model being unloaded still finish; later ones are refused.
+    const accepted = pool.run(SMALL_KEY, inputOf(2, SMALL_ITEM, 9), 2);
+    const unloading = pool.unload(SMALL_KEY);
+    await assert.rejects(pool.run(SMALL_KEY, inputOf(2, SMALL_ITEM, 10), 2), UnknownModelError);
+    assert.equal((await accepted).output.length, 2 * 3);
+    await unloading;
+    assert.deepEqual(
+      pool.models.map((m) => m.key),
+      [CNN_KEY],
+    );
+    assert.equal((await pool.run(CNN_KEY, inputOf(1, 28 * 28, 11), 1)).output.length, 10);
+    await pool.close();
+  });
+
+  test('a folder that fails to load is a ModelLoadError and the pool serves on; a replacement thread loads what was loaded later', async () => {
+    const pool = await startPool({ engineModule: await crashingEngineModule() });
+    const broken = join(root, 'broken', '1.0.0');
+    await cp(smallDir, broken, { recursive: true });
+    await writeFile(join(broken, 'manifest.json'), JSON.stringify(manifestFor('broken', [8, 8, 1], [5])));
+    await assert.rejects(pool.load(broken), (e: unknown) => e instanceof ModelLoadError && e.message.includes(broken));
+    assert.deepEqual(
+      pool.models.map((m) => m.key),
+      [SMALL_KEY],
+    );
+    await pool.load(cnnDir);
+    // Crash the thread (the crashing engine exits on input -1), then the replacement serves both models.
+    const bad = inputOf(1, SMALL_ITEM, 1);
+    bad[0] = -1;
+    await assert.rejects(pool.run(SMALL_KEY, bad, 1), ThreadCrashedError);
+    const r = await pool.run(CNN_KEY, inputOf(2, 28 * 28, 5), 2);
+    assert.equal(r.output.length, 20);
+    assert.equal((await pool.stats()).restarts, 1);
+    await pool.close();
   });
 });

@@ -26,10 +26,24 @@ export interface SerializedError {
 
 export type ToThread =
   | { type: 'run'; id: number; key: string; batchSize: number; input: Float32Array }
-  | { type: 'stats'; id: number };
+  | { type: 'stats'; id: number }
+  /** Loads and warms one more model directory (a new version while the others keep serving). */
+  | { type: 'load'; id: number; dir: string }
+  /** Disposes a loaded model. */
+  | { type: 'unload'; id: number; key: string };
+
+export interface LoadedModel {
+  key: string;
+  dir: string;
+  manifest: ModelManifest;
+  engine: EngineName;
+}
 
 export type FromThread =
-  | { type: 'ready'; models: { key: string; dir: string; manifest: ModelManifest; engine: EngineName }[]; ms: number }
+  | { type: 'ready'; models: LoadedModel[]; ms: number }
+  | { type: 'loaded'; id: number; model: LoadedModel; ms: number }
+  | { type: 'load-error'; id: number; error: SerializedError }
+  | { type: 'unloaded'; id: number }
   | { type: 'init-error'; error: SerializedError }
   | { type: 'result'; id: number; output: Float32Array; inferMs: number }
   | { type: 'run-error'; id: number; error: SerializedError }

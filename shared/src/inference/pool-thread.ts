@@ -14,7 +14,7 @@ import type { CreateEngine, EngineContext, InferenceEngine } from './engine.js';
 import { modelKey } from './engine.js';
 import { InferenceInputError } from './errors.js';
 import { readModelManifest } from './manifest.js';
-import type { FromThread, ThreadInit, ToThread } from './pool-protocol.js';
+import type { FromThread, LoadedModel, ThreadInit, ToThread } from './pool-protocol.js';
 import { ownsWholeBuffer, serializeError } from './pool-protocol.js';
 
 const port = parentPort;
@@ -41,20 +41,31 @@ async function loadFactory(): Promise<CreateEngine> {
   return (await import('./engines.js')).createEngine;
 }
 
-async function start(): Promise<void> {
-  const t0 = performance.now();
-  const create = await loadFactory();
-  const models: Extract<FromThread, { type: 'ready' }>['models'] = [];
-  for (const dir of init.models) {
-    const manifest = await readModelManifest(dir);
-    const key = modelKey(manifest);
-    if (engines.has(key)) throw new Error(`model ${key} is listed twice (${dir})`);
-    const engine = await create(init.engine, context, { modelDir: dir, manifest });
-    engines.set(key, engine);
+let factory: Promise<CreateEngine> | undefined;
+
+/** Creates, loads and warms the engine of one model directory and registers it under its key. */
+async function loadModel(dir: string): Promise<LoadedModel> {
+  factory ??= loadFactory();
+  const create = await factory;
+  const manifest = await readModelManifest(dir);
+  const key = modelKey(manifest);
+  if (engines.has(key)) throw new Error(`model ${key} is loaded already (${dir})`);
+  const engine = await create(init.engine, context, { modelDir: dir, manifest });
+  try {
     await engine.load(dir, manifest);
     await engine.warmUp(init.warmUpBatch);
-    models.push({ key, dir, manifest, engine: engine.name });
+  } catch (err) {
+    engine.dispose();
+    throw err;
   }
+  engines.set(key, engine);
+  return { key, dir, manifest, engine: engine.name };
+}
+
+async function start(): Promise<void> {
+  const t0 = performance.now();
+  const models: LoadedModel[] = [];
+  for (const dir of init.models) models.push(await loadModel(dir));
   if (models.length === 0) throw new Error('no models to load');
   post({ type: 'ready', models, ms: Math.round(performance.now() - t0) });
 }
@@ -73,6 +84,22 @@ async function handle(msg: ToThread): Promise<void> {
       } catch (err) {
         post({ type: 'run-error', id: msg.id, error: serializeError(err) });
       }
+      return;
+    }
+    case 'load': {
+      const t0 = performance.now();
+      try {
+        const model = await loadModel(msg.dir);
+        post({ type: 'loaded', id: msg.id, model, ms: Math.round(performance.now() - t0) });
+      } catch (err) {
+        post({ type: 'load-error', id: msg.id, error: serializeError(err) });
+      }
+      return;
+    }
+    case 'unload': {
+      engines.get(msg.key)?.dispose();
+      engines.delete(msg.key);
+      post({ type: 'unloaded', id: msg.id });
       return;
     }
     case 'stats': {

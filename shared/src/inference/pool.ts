@@ -23,6 +23,7 @@ import { ENGINE_CHOICES, itemSize } from './engine.js';
 import {
   EngineRunError,
   InferenceInputError,
+  ModelLoadError,
   PoolClosedError,
   PoolSaturatedError,
   PoolStartError,
@@ -31,7 +32,7 @@ import {
   UnknownModelError,
 } from './errors.js';
 import type { ModelManifest } from './manifest.js';
-import type { FromThread, SerializedError, ThreadInit, ToThread } from './pool-protocol.js';
+import type { FromThread, LoadedModel, SerializedError, ThreadInit, ToThread } from './pool-protocol.js';
 import { ownsWholeBuffer } from './pool-protocol.js';
 
 export interface InferencePoolOptions {
@@ -162,6 +163,21 @@ export interface InferencePool {
   /** Counters, and the live tensors of each thread (asked of the threads, so it waits for a running batch). */
   stats(): Promise<PoolStats>;
   /**
+   * Loads one more registry version directory into every thread and warms it up (batches of 1 and
+   * `warmUpBatch`) while the models already loaded keep serving; resolves once every thread can
+   * run it. A directory already loaded resolves to its model. When a thread fails to load it, the
+   * threads that did unload it again and the promise rejects with {@link ModelLoadError}.
+   * Threads started later (a crashed thread's replacement) load it too.
+   */
+  load(dir: string): Promise<PoolModel>;
+  /**
+   * Unloads a model from every thread: new `run()`s of it are refused at once
+   * ({@link UnknownModelError}), batches of it already accepted finish first.
+   */
+  unload(modelKey: string): Promise<void>;
+  /** The models loaded now (those of `start()`, then loaded, minus unloaded). */
+  readonly models: readonly PoolModel[];
+  /**
    * Terminates every thread. Batches still queued or running are rejected with
    * {@link PoolClosedError}; to drain, `await idle()` first. Idempotent: later calls return the
    * same promise.
@@ -187,6 +203,8 @@ interface Slot {
   engines: Map<string, EngineName>;
   inflight: Map<number, Job>;
   statsWaiters: Map<number, (s: { tensors: number; bytes: number } | undefined) => void>;
+  /** Answers to `load` / `unload` messages, by message id. */
+  controlWaiters: Map<number, { resolve: (m: LoadedModel | undefined) => void; reject: (err: Error) => void }>;
   /** Settles the start of the current worker (first start or replacement). */
   starting: { resolve: (m: Extract<FromThread, { type: 'ready' }>) => void; reject: (err: Error) => void } | undefined;
   lastDispatch: number;
@@ -255,7 +273,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
   let state: State = 'created';
   let startPromise: Promise<PoolStartResult> | undefined;
   let closePromise: Promise<void> | undefined;
-  let started: PoolStartResult | undefined;
+  let started: { engine: EngineName; models: (PoolModel & { dir: string })[] } | undefined;
   const inputSizes = new Map<string, number>();
   const queue: Job[] = [];
   let nextId = 1;
@@ -264,6 +282,10 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
   let restarts = 0;
   let capacityWaiters: (() => void)[] = [];
   let idleWaiters: (() => void)[] = [];
+  /** Woken whenever a batch leaves the queue or a thread (unload waits for a model's batches). */
+  let progressWaiters: (() => void)[] = [];
+  /** What a thread loads when it starts: the options' models, then `load()`ed, minus `unload()`ed. */
+  let modelDirs = [...options.models];
 
   const slots: Slot[] = Array.from({ length: threads }, (_, index) => ({
     index,
@@ -272,6 +294,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     engines: new Map(),
     inflight: new Map(),
     statsWaiters: new Map(),
+    controlWaiters: new Map(),
     starting: undefined,
     lastDispatch: 0,
     restartAttempts: 0,
@@ -281,6 +304,9 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
   const inflightCount = () => slots.reduce((n, s) => n + s.inflight.size, 0);
 
   function notify(): void {
+    const p = progressWaiters;
+    progressWaiters = [];
+    for (const f of p) f();
     if (state === 'closed' || queue.length < maxQueuedBatches) {
       const w = capacityWaiters;
       capacityWaiters = [];
@@ -372,6 +398,16 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
         dispatch();
         return;
       }
+      case 'loaded':
+      case 'load-error':
+      case 'unloaded': {
+        const w = slot.controlWaiters.get(msg.id);
+        slot.controlWaiters.delete(msg.id);
+        if (msg.type === 'loaded') slot.engines.set(msg.model.key, msg.model.engine);
+        if (msg.type === 'load-error') w?.reject(new ModelLoadError(`thread ${slot.index}: ${msg.error.name}: ${msg.error.message}`));
+        else w?.resolve(msg.type === 'loaded' ? msg.model : undefined);
+        return;
+      }
       case 'stats': {
         const w = slot.statsWaiters.get(msg.id);
         slot.statsWaiters.delete(msg.id);
@@ -400,6 +436,8 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     for (const job of jobs) fail(job, new ThreadCrashedError(slot.index, detail, cause));
     for (const w of slot.statsWaiters.values()) w(undefined);
     slot.statsWaiters.clear();
+    for (const w of slot.controlWaiters.values()) w.reject(new ThreadCrashedError(slot.index, detail, cause));
+    slot.controlWaiters.clear();
     restarts++;
     replace(slot);
     dispatch();
@@ -407,7 +445,7 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
 
   function startSlot(slot: Slot): Promise<Extract<FromThread, { type: 'ready' }>> {
     return new Promise((resolve, reject) => {
-      const init: ThreadInit = { index: slot.index, engine, models: options.models, warmUpBatch, ortThreads, ...(engineModule ? { engineModule } : {}) };
+      const init: ThreadInit = { index: slot.index, engine, models: [...modelDirs], warmUpBatch, ortThreads, ...(engineModule ? { engineModule } : {}) };
       let worker: Worker;
       try {
         worker = spawnThread(init);
@@ -485,12 +523,12 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     }
     for (const m of first.models) inputSizes.set(m.key, itemSize(m.manifest.inputShape));
     state = 'running';
-    started = { engine: firstModel.engine, models: first.models.map((m) => ({ key: m.key, manifest: m.manifest, engine: m.engine })) };
+    started = { engine: firstModel.engine, models: first.models.map((m) => ({ key: m.key, manifest: m.manifest, engine: m.engine, dir: m.dir })) };
     const engines = Object.fromEntries(first.models.map((m) => [m.key, m.engine]));
     const names = [...new Set(first.models.map((m) => m.engine))].join(', ');
     log.info({ threads, ortThreads, engines, ms: Math.round(performance.now() - t0) }, `inference pool running on ${names}`);
     dispatch();
-    return started;
+    return { engine: started.engine, models: started.models.map(({ key, manifest, engine }) => ({ key, manifest, engine })) };
   }
 
   function start(): Promise<PoolStartResult> {
@@ -550,6 +588,54 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     };
   }
 
+  function control(slot: Slot, msg: Extract<ToThread, { type: 'load' | 'unload' }>): Promise<LoadedModel | undefined> {
+    return new Promise((resolve, reject) => {
+      const worker = slot.worker;
+      if (!worker) return reject(new ThreadCrashedError(slot.index, 'not running'));
+      slot.controlWaiters.set(msg.id, { resolve, reject });
+      worker.postMessage(msg);
+    });
+  }
+
+  async function load(dir: string): Promise<PoolModel> {
+    if (state !== 'running' || !started) throw new PoolStateError(`inference pool is ${state}; load() needs a running pool`);
+    const already = started.models.find((m) => m.dir === dir);
+    if (already) return { key: already.key, manifest: already.manifest, engine: already.engine };
+    modelDirs.push(dir);
+    const t0 = performance.now();
+    const ready = slots.filter((s) => s.ready);
+    const results = await Promise.allSettled(ready.map((s) => control(s, { type: 'load', id: nextId++, dir })));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const loaded = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+    const first = loaded[0];
+    if (failure || !first || (state as State) !== 'running') {
+      modelDirs = modelDirs.filter((d) => d !== dir);
+      if (first) await Promise.allSettled(ready.map((s) => (s.worker ? control(s, { type: 'unload', id: nextId++, key: first.key }) : Promise.resolve(undefined))));
+      const reason = failure ? (failure.reason as Error) : new PoolStateError(`inference pool is ${state}`);
+      log.error({ dir, err: reason }, `loading ${dir} failed`);
+      throw reason instanceof ModelLoadError ? reason : new ModelLoadError(`${dir}: ${reason.message}`, reason);
+    }
+    inputSizes.set(first.key, itemSize(first.manifest.inputShape));
+    const model = { key: first.key, manifest: first.manifest, engine: first.engine, dir };
+    started.models.push(model);
+    log.info({ model: first.key, engine: first.engine, threads: ready.length, ms: Math.round(performance.now() - t0) }, `model ${first.key} loaded and warm on ${first.engine}`);
+    return { key: model.key, manifest: model.manifest, engine: model.engine };
+  }
+
+  async function unload(key: string): Promise<void> {
+    if (!started || !inputSizes.has(key)) throw new UnknownModelError(key, [...inputSizes.keys()]);
+    inputSizes.delete(key);
+    const hasBatches = () => queue.some((j) => j.key === key) || slots.some((s) => [...s.inflight.values()].some((j) => j.key === key));
+    while (state === 'running' && hasBatches()) await new Promise<void>((r) => progressWaiters.push(r));
+    const gone = started.models.find((m) => m.key === key);
+    started.models = started.models.filter((m) => m.key !== key);
+    if (gone) modelDirs = modelDirs.filter((d) => d !== gone.dir);
+    if (state !== 'running') return;
+    await Promise.allSettled(slots.filter((s) => s.worker).map((s) => control(s, { type: 'unload', id: nextId++, key })));
+    for (const s of slots) s.engines.delete(key);
+    log.info({ model: key }, `model ${key} unloaded`);
+  }
+
   function close(): Promise<void> {
     closePromise ??= (async () => {
       const was = state;
@@ -565,6 +651,8 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
           slot.inflight.clear();
           for (const w of slot.statsWaiters.values()) w(undefined);
           slot.statsWaiters.clear();
+          for (const w of slot.controlWaiters.values()) w.reject(closed);
+          slot.controlWaiters.clear();
           const s = slot.starting;
           slot.starting = undefined;
           s?.reject(closed);
@@ -592,6 +680,11 @@ export function createInferencePool(options: InferencePoolOptions): InferencePoo
     waitForCapacity: () => (state === 'closed' || queue.length < maxQueuedBatches ? Promise.resolve() : new Promise<void>((r) => capacityWaiters.push(r))),
     idle: () => (state === 'closed' || (queue.length === 0 && inflightCount() === 0) ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
     stats,
+    load,
+    unload,
+    get models() {
+      return started?.models.map(({ key, manifest, engine }) => ({ key, manifest, engine })) ?? [];
+    },
     close,
   };
 }
