@@ -68,10 +68,21 @@ export function sequenceModel(manifest: ModelManifest, engine: string, c: Pick<S
 
 const patternRegex = (pattern: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
 
-/** Finds an asset's model: the first route whose pattern matches, else undefined (dead-lettered `unknown-asset`). */
-export function createModelRouter(routes: readonly ModelRoute[], byDir: ReadonlyMap<string, SequenceModel>): (assetId: string) => SequenceModel | undefined {
+/** Why one sequence model cannot take over another's windows and alert state (undefined: it can). */
+export function incompatibleSequence(current: SequenceModel, next: SequenceModel): string | undefined {
+  if (current.channels.join(',') !== next.channels.join(',')) return `channels ${next.channels.join(',')} differ from ${current.channels.join(',')}`;
+  if (current.size !== next.size || current.hop !== next.hop) return `window ${next.size}/${next.hop} differs from ${current.size}/${current.hop}`;
+  if (current.periodMs !== next.periodMs) return `sample period ${next.periodMs} ms differs from ${current.periodMs} ms`;
+  return undefined;
+}
+
+/**
+ * Finds what serves an asset: the first route whose pattern matches, else undefined (dead-lettered
+ * `unknown-asset`). `byDir` maps each route's model folder to what the router returns for it.
+ */
+export function createModelRouter<T>(routes: readonly ModelRoute[], byDir: ReadonlyMap<string, T>): (assetId: string) => T | undefined {
   const compiled = routes.map((r) => ({ re: patternRegex(r.pattern), model: byDir.get(r.modelDir) }));
-  const cache = new Map<string, SequenceModel | undefined>();
+  const cache = new Map<string, T | undefined>();
   return (assetId) => {
     if (cache.has(assetId)) return cache.get(assetId);
     const model = compiled.find((r) => r.re.test(assetId))?.model;

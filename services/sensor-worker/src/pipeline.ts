@@ -10,6 +10,7 @@ import type { PartitionTransactions } from '../../../shared/src/kafka/partition-
 import { PartitionSeek, type LaneBatch, type PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { claimEvents, type EventClaim } from '../../../shared/src/redis/dedupe.js';
+import type { SensorShadowPair } from '../../../shared/src/models/shadow.js';
 import type { SequenceModel } from './models.js';
 import { toSampleRows, type SampleOptions, type SampleRow } from './stages/samples.js';
 import type { SensorWindow } from './stages/windows.js';
@@ -32,6 +33,10 @@ export interface SensorPipelineDeps {
   route: (assetId: string) => SequenceModel | undefined;
   /** One normalised window in, its reconstruction out (through the model's micro-batcher). */
   reconstruct: (model: SequenceModel, x: Float32Array) => Promise<Float32Array>;
+  /** During a shadow run: the candidate beside a live model (scored, compared, never published). */
+  shadow?: (live: SequenceModel) => SequenceModel | undefined;
+  /** What the candidate scored for the windows the live model scored. */
+  onShadow?: (candidate: SequenceModel, pairs: SensorShadowPair[]) => void;
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
   /** Called just before a commit; throws when this worker may no longer own the partition. */
   beforeCommit: () => Promise<void>;
@@ -202,6 +207,8 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
       asset = newAssetState(a.value.assetId, a.model, deps.windows);
       state.assets.set(a.value.assetId, asset);
     }
+    // A released version takes over the asset's windows and alert state from here on.
+    asset.model = a.model;
     const before = asset.windower.stats();
     const pushed = asset.windower.pushAll(a.rows);
     const after = asset.windower.stats();
@@ -220,15 +227,29 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
 
   const t1 = performance.now();
   outcome.timings.claimMs = t1 - t0;
+  const shadowPairs = new Map<SequenceModel, SensorShadowPair[]>();
+  let shadowError: unknown;
+  const scoreWith = async (m: SequenceModel, window: SensorWindow) => {
+    const x = normalise(window.values, m.normalisation, m.channels.length) as Float32Array;
+    const y = await deps.reconstruct(m, Float32Array.from(x));
+    return scoreWindow(x, y, m.size, m.channels.length, m.scoring);
+  };
   const scored = await Promise.all(
     completed.map(async ({ asset, window }) => {
       const m = asset.model;
-      const x = normalise(window.values, m.normalisation, m.channels.length) as Float32Array;
-      const y = await deps.reconstruct(m, Float32Array.from(x));
-      return { asset, window, ...scoreWindow(x, y, m.size, m.channels.length, m.scoring) };
+      const candidate = deps.shadow?.(m);
+      const [live, other] = await Promise.all([scoreWith(m, window), candidate ? scoreWith(candidate, window).catch((err: unknown) => void (shadowError ??= err)) : undefined]);
+      if (candidate && other) {
+        const pairs = shadowPairs.get(candidate) ?? [];
+        pairs.push({ liveScore: live.score, shadowScore: other.score, liveAnomalous: live.score > m.threshold, shadowAnomalous: other.score > candidate.threshold });
+        shadowPairs.set(candidate, pairs);
+      }
+      return { asset, window, ...live };
     }),
   );
   outcome.timings.inferMs = performance.now() - t1;
+  for (const [candidate, pairs] of shadowPairs) deps.onShadow?.(candidate, pairs);
+  if (shadowError !== undefined) deps.logger.warn({ err: shadowError }, 'the shadow model failed on some windows of this batch (the live scores stand)');
 
   const scores: Message[] = [];
   const alerts: Message[] = [];

@@ -1,11 +1,12 @@
 import type { PoolStats } from '../../../shared/src/inference/pool.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
-import type { MicroBatcher } from '../../../shared/src/pipeline/micro-batcher.js';
+import { tallySensor, type SensorShadowPair } from '../../../shared/src/models/shadow.js';
 import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
+import { ReleasedModels } from '../../../shared/src/worker/released-models.js';
 import { startWorkerInference, type WorkerInference } from '../../../shared/src/worker/worker-inference.js';
 import type { SensorWorkerConfig } from './config.js';
-import { createModelRouter, sequenceModel, type SequenceModel } from './models.js';
+import { createModelRouter, incompatibleSequence, sequenceModel, type SequenceModel } from './models.js';
 import { commitSensor, prepareSensor, type LiveState, type PreparedSensor, type SensorCommitOutcome, type SensorPipelineDeps } from './pipeline.js';
 
 export type { WorkerState };
@@ -73,10 +74,10 @@ export class SensorWorker {
   private readonly generations = new Map<string, number>();
   private readonly prepares = new Map<string, Promise<unknown>>();
   private inference: WorkerInference | undefined;
-  /** Each model's micro-batcher, by model key. */
-  private readonly batchers = new Map<string, MicroBatcher<Float32Array, Float32Array>>();
-  private route: ((assetId: string) => SequenceModel | undefined) | undefined;
-  private recordLogger: Logger | undefined;
+  /** The models served now (following `fleetctl models promote|rollback|shadow`). */
+  private released: ReleasedModels<SequenceModel> | undefined;
+  /** Asset id -> the name of the model that serves it (routes name version folders; releases pick the version). */
+  private routeName: ((assetId: string) => string | undefined) | undefined;
 
   constructor(
     private readonly config: SensorWorkerConfig,
@@ -92,7 +93,15 @@ export class SensorWorker {
             const key = `${unit.topic}:${unit.partition}`;
             const generation = this.generations.get(key) ?? 0;
             const previous = this.prepares.get(key) ?? Promise.resolve();
-            const run = previous.then(() => prepareSensor(this.deps(context, unit), unit.batch, generation));
+            // The models of a batch are those current when its turn comes (see ReleasedModels).
+            const run = previous.then(async () => {
+              const leave = this.released!.enter();
+              try {
+                return await prepareSensor(this.deps(context, unit), unit.batch, generation);
+              } finally {
+                leave();
+              }
+            });
             this.prepares.set(key, run.catch(() => undefined));
             return run;
           },
@@ -107,8 +116,14 @@ export class SensorWorker {
             this.states.delete(key);
           },
         },
-        drain: [['batchers', () => this.inference?.drain()]],
-        close: [['pool', () => this.inference?.close()]],
+        drain: [
+          ['model releases', () => this.released?.close()],
+          ['batchers', () => this.inference?.drain()],
+        ],
+        close: [
+          ['model releases', () => this.released?.close()],
+          ['pool', () => this.inference?.close()],
+        ],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -156,21 +171,38 @@ export class SensorWorker {
       },
       this.core.metrics,
     );
-    const byDir = new Map<string, SequenceModel>();
-    this.inference.models.forEach((served, i) => {
-      const model = sequenceModel(served.manifest, served.engine, c);
-      byDir.set(dirs[i]!, model);
-      this.batchers.set(model.key, served.batcher);
+    const served = this.inference.models;
+    this.released = await ReleasedModels.start(
+      {
+        kind: 'sensor',
+        workerId: c.workerId,
+        redisUrl: c.redisUrl,
+        ...(c.security ? { security: c.security } : {}),
+        inference: this.inference,
+        metrics: this.core.metrics,
+        logger: this.logger,
+        view: (m) => sequenceModel(m.manifest, m.engine, c),
+        incompatible: incompatibleSequence,
+      },
+      served.map((model, i) => ({ dir: dirs[i]!, model })),
+    );
+    this.routeName = createModelRouter(c.models, new Map(served.map((m, i) => [dirs[i]!, m.manifest.name])));
+    for (const { live: { view: model } } of this.released.all().values()) {
       this.logger.info({ model: model.ref, window: model.size, hop: model.hop, periodMs: model.periodMs, threshold: model.threshold, alerting: model.alerting }, 'model loaded and warm');
-    });
-    this.route = createModelRouter(c.models, byDir);
-    // Per-record lines carry the versions of the models this worker serves (`name@version,...`).
-    this.recordLogger = this.logger.child({ modelVersion: this.inference.models.map((m) => `${m.manifest.name}@${m.manifest.version}`).join(',') });
+    }
     return { engine: this.inference.engine, routes: c.models.map((r) => r.pattern) };
   }
 
+  /** A batch's dependencies, with the models current now (a batch keeps them to its end). */
   private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): SensorPipelineDeps {
     const c = this.config;
+    const models = this.released!.all();
+    const shadows = new Map([...models.values()].flatMap((m) => (m.shadow ? [[m.live.view, m.shadow.view] as const] : [])));
+    const batcher = (key: string) => {
+      const b = this.inference!.models.find((m) => m.key === key)?.batcher;
+      if (!b) throw new Error(`model ${key} is not loaded`);
+      return b;
+    };
     return {
       workerId: c.workerId,
       groupId: c.groupId,
@@ -183,9 +215,14 @@ export class SensorWorker {
       checkpointTtlMs: c.checkpointTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      logger: this.recordLogger ?? this.logger,
-      route: this.route!,
-      reconstruct: (model, x) => this.batchers.get(model.key)!.submit(x),
+      // Per-record lines carry the versions of the models this worker serves (`name@version,...`).
+      logger: this.logger.child({ modelVersion: [...models.values()].map((m) => m.live.model.key).join(',') }),
+      route: (assetId) => {
+        const name = this.routeName!(assetId);
+        return name === undefined ? undefined : models.get(name)?.live.view;
+      },
+      reconstruct: (model, x) => batcher(model.key).submit(x),
+      ...(shadows.size > 0 ? { shadow: (live: SequenceModel) => shadows.get(live), onShadow: (candidate: SequenceModel, pairs: SensorShadowPair[]) => this.released?.tally(candidate.ref.name, candidate.ref.version, tallySensor(pairs)) } : {}),
       committedOffset: context.committedOffset,
       beforeCommit: () => unit.heartbeat(),
       states: this.states,

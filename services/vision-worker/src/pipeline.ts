@@ -11,6 +11,7 @@ import type { Logger } from '../../../shared/src/log/logger.js';
 import { claimEvents, releaseClaims, type EventClaim } from '../../../shared/src/redis/dedupe.js';
 import type { ByteBudget } from '../../../shared/src/pipeline/byte-budget.js';
 import { tileBoxes, tileToInput, type Normalisation } from '../../../shared/src/vision/tiles.js';
+import type { VisionShadowPair } from '../../../shared/src/models/shadow.js';
 import { classifyFrame, type ClassifierSettings } from './stages/classify.js';
 import { decodePixels } from './stages/decode-pixels.js';
 
@@ -26,6 +27,12 @@ export interface ServedModel {
   classifier: ClassifierSettings;
 }
 
+/** A served model and the way to its micro-batcher: one tile's input in, class probabilities out. */
+export interface ModelInUse {
+  served: ServedModel;
+  infer: (input: Float32Array) => Promise<Float32Array>;
+}
+
 export interface PipelineDeps {
   workerId: string;
   groupId: string;
@@ -35,9 +42,13 @@ export interface PipelineDeps {
   redis: Redis;
   transactions: PartitionTransactions;
   logger: Logger;
-  model: () => ServedModel;
-  /** One tile's model input in, its class probabilities out (through the micro-batcher). */
-  inferTile: (input: Float32Array) => Promise<Float32Array>;
+  /**
+   * The live model and, during a shadow run, the candidate: taken once when a batch starts, so a
+   * batch is judged by one version whatever is released meanwhile.
+   */
+  models: () => { live: ModelInUse; shadow?: ModelInUse };
+  /** What the candidate said of the frames the live model judged (never published). */
+  onShadow?: (candidate: ServedModel, pairs: VisionShadowPair[]) => void;
   /** The group's committed offset of an input partition (undefined when none). */
   committedOffset: (topic: string, partition: number) => Promise<bigint | undefined>;
   /** Called just before a commit; throws when this worker may no longer own the partition. */
@@ -88,7 +99,10 @@ type FrameBatch = Pick<Batch, 'topic' | 'partition' | 'messages' | 'lastOffset'>
  */
 export async function prepareFrames(deps: PipelineDeps, batch: FrameBatch): Promise<PreparedFrames> {
   const receivedAt = Date.now();
-  const model = deps.model();
+  const { live, shadow } = deps.models();
+  const model = live.served;
+  const shadowPairs: VisionShadowPair[] = [];
+  let shadowError: unknown;
   const out: PreparedFrames = { consumed: batch.messages.length, duplicates: 0, deadLettered: {}, records: [], timings: { claimMs: 0, inferMs: 0 } };
   const t0 = performance.now();
   const deadLetter = (message: Record_, error: ContractViolation): RecordOutputs => {
@@ -126,14 +140,25 @@ export async function prepareFrames(deps: PipelineDeps, batch: FrameBatch): Prom
       let verdict;
       try {
         const image = await decodePixels(frame);
-        const probs = await Promise.all(
-          boxes.map((box) => {
-            const input = new Float32Array(inputSize);
-            tileToInput(image.pixels, image.width, box, model.inputWidth, model.inputHeight, model.normalisation, input, 0);
-            return deps.inferTile(input);
-          }),
-        );
+        const inputs = boxes.map((box) => {
+          const input = new Float32Array(inputSize);
+          tileToInput(image.pixels, image.width, box, model.inputWidth, model.inputHeight, model.normalisation, input, 0);
+          return input;
+        });
+        // The batcher copies each input into its batch, so the candidate can take the same ones.
+        const [probs, shadowProbs] = await Promise.all([Promise.all(inputs.map((x) => live.infer(x))), shadow ? Promise.all(inputs.map((x) => shadow.infer(x))).catch((err: unknown) => void (shadowError ??= err)) : undefined]);
         verdict = classifyFrame(boxes, probs, model.classifier);
+        if (shadow && shadowProbs) {
+          const other = classifyFrame(boxes, shadowProbs, shadow.served.classifier);
+          shadowPairs.push({
+            liveLabel: verdict.label,
+            shadowLabel: other.label,
+            liveVerdict: verdict.verdict,
+            shadowVerdict: other.verdict,
+            liveTiles: verdict.tiles.map((t) => t.label),
+            shadowTiles: other.tiles.map((t) => t.label),
+          });
+        }
       } catch (err) {
         if (err instanceof ContractViolation) {
           unprocessable.push(claim);
@@ -164,6 +189,8 @@ export async function prepareFrames(deps: PipelineDeps, batch: FrameBatch): Prom
   await releaseClaims(deps.redis, namespace, unprocessable);
   out.records = [...rejected, ...classified].sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
   out.timings.inferMs = performance.now() - t1;
+  if (shadow && shadowPairs.length > 0) deps.onShadow?.(shadow.served, shadowPairs);
+  if (shadowError !== undefined) deps.logger.warn({ err: shadowError, shadow: shadow?.served.ref }, 'the shadow model failed on some frames of this batch (the live results stand)');
   return out;
 }
 

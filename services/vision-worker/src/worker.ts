@@ -5,6 +5,8 @@ import { createByteBudget, type ByteBudget } from '../../../shared/src/pipeline/
 import type { PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import { StreamWorker, type BatchContext, type LaneUnit, type WorkerState } from '../../../shared/src/worker/stream-worker.js';
 import { startWorkerInference, type WorkerInference } from '../../../shared/src/worker/worker-inference.js';
+import { ReleasedModels } from '../../../shared/src/worker/released-models.js';
+import { tallyVision } from '../../../shared/src/models/shadow.js';
 import type { VisionWorkerConfig } from './config.js';
 import { commitFrames, prepareFrames, type PipelineDeps, type PreparedFrames, type ServedModel } from './pipeline.js';
 
@@ -41,9 +43,9 @@ export class VisionWorker {
   private readonly core: StreamWorker<PreparedFrames>;
   private budget: ByteBudget | undefined;
   private inference: WorkerInference | undefined;
-  private served: ServedModel | undefined;
-  /** Per-record lines carry the model version that judged the record (`name@version`). */
-  private recordLogger: Logger | undefined;
+  /** The model served now (following `fleetctl models promote|rollback|shadow`). */
+  private released: ReleasedModels<ServedModel> | undefined;
+  private modelName = '';
 
   constructor(
     private readonly config: VisionWorkerConfig,
@@ -54,14 +56,27 @@ export class VisionWorker {
       {
         setUp: () => this.setUp(),
         pipeline: {
-          prepare: (unit, context) => prepareFrames(this.deps(context, unit), unit.batch),
+          prepare: async (unit, context) => {
+            const leave = this.released!.enter();
+            try {
+              return await prepareFrames(this.deps(context, unit), unit.batch);
+            } finally {
+              leave();
+            }
+          },
           commit: async (prepared, current, context) => this.count(prepared, await commitFrames(this.deps(context, prepared[prepared.length - 1]!.batch), prepared, current)),
           onFailure: () => {
             this.counters.failures += 1;
           },
         },
-        drain: [['batcher', () => this.inference?.drain()]],
-        close: [['pool', () => this.inference?.close()]],
+        drain: [
+          ['model releases', () => this.released?.close()],
+          ['batcher', () => this.inference?.drain()],
+        ],
+        close: [
+          ['model releases', () => this.released?.close()],
+          ['pool', () => this.inference?.close()],
+        ],
         summary: () => ({ counters: this.counters }),
       },
       logger,
@@ -105,14 +120,31 @@ export class VisionWorker {
       this.core.metrics,
     );
     const model = this.inference.models[0]!;
-    this.served = servedModel(model.manifest, model.engine, c);
-    this.logger.info({ model: this.served.ref, tile: this.served.tile, stride: this.served.stride }, 'model loaded and warm');
-    this.recordLogger = this.logger.child({ modelVersion: `${model.manifest.name}@${model.manifest.version}` });
+    this.modelName = model.manifest.name;
+    this.released = await ReleasedModels.start(
+      {
+        kind: 'vision',
+        workerId: c.workerId,
+        redisUrl: c.redisUrl,
+        ...(c.security ? { security: c.security } : {}),
+        inference: this.inference,
+        metrics: this.core.metrics,
+        logger: this.logger,
+        view: (m) => servedModel(m.manifest, m.engine, c),
+        incompatible: incompatibleVision,
+      },
+      [{ dir: c.modelDir, model }],
+    );
+    const live = this.released.current(this.modelName)!.live;
+    this.logger.info({ model: live.view.ref, tile: live.view.tile, stride: live.view.stride }, 'model loaded and warm');
     this.budget = createByteBudget(c.maxInflightBytes);
-    return { engine: this.inference.engine };
+    return { engine: live.model.engine, model: live.model.key };
   }
 
+  /** A batch's dependencies, with the models current now (a batch keeps them to its end). */
   private deps(context: BatchContext, unit: Pick<LaneUnit, 'heartbeat'>): PipelineDeps {
+    const current = this.released!.current(this.modelName)!;
+    const shadow = current.shadow;
     return {
       workerId: this.config.workerId,
       groupId: this.config.groupId,
@@ -121,9 +153,12 @@ export class VisionWorker {
       dedupeTtlMs: this.config.dedupeTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      logger: this.recordLogger ?? this.logger,
-      model: () => this.served!,
-      inferTile: (input: Float32Array) => this.inference!.models[0]!.batcher.submit(input),
+      logger: this.logger.child({ modelVersion: current.live.model.key }),
+      models: () => ({
+        live: { served: current.live.view, infer: (x) => current.live.model.batcher.submit(x) },
+        ...(shadow ? { shadow: { served: shadow.view, infer: (x: Float32Array) => shadow.model.batcher.submit(x) } } : {}),
+      }),
+      onShadow: (candidate, pairs) => this.released?.tally(candidate.ref.name, candidate.ref.version, tallyVision(pairs)),
       committedOffset: context.committedOffset,
       beforeCommit: () => unit.heartbeat(),
       budget: this.budget!,
@@ -154,6 +189,13 @@ export class VisionWorker {
       k.inferMs += value.timings.inferMs;
     }
   }
+}
+
+/** Why one vision model cannot take another's place between two batches (undefined: it can). */
+export function incompatibleVision(current: ServedModel, next: ServedModel): string | undefined {
+  if (current.inputWidth !== next.inputWidth || current.inputHeight !== next.inputHeight) return `input ${next.inputWidth}x${next.inputHeight} differs from ${current.inputWidth}x${current.inputHeight}`;
+  if (current.tile !== next.tile || current.stride !== next.stride) return `tiles ${next.tile}/${next.stride} differ from ${current.tile}/${current.stride}`;
+  return undefined;
 }
 
 /** What the pipeline needs of the manifest, with configured tiling applied. */

@@ -32,8 +32,16 @@ export interface WorkerInference {
   pool: InferencePool;
   /** The engine of the first model, for the `running` log line. */
   engine: EngineName;
-  /** Models in the order of `modelDirs`. */
+  /** Models in the order of `modelDirs`, then those loaded later (minus those unloaded). */
   models: ServedPoolModel[];
+  /**
+   * Loads and warms one more registry version folder on every pool thread (the models loaded keep
+   * serving meanwhile) and puts a micro-batcher in front of it. Does not touch the model-info
+   * metric: the caller says which version is live.
+   */
+  load(dir: string): Promise<ServedPoolModel>;
+  /** Sends what the model's batcher holds, waits for it, then unloads the model from every thread. */
+  unload(key: string): Promise<void>;
   /** Sends what the batchers hold and waits for it (a graceful stop). */
   drain(): Promise<void>;
   /** Stops the utilisation sampling and closes the pool. */
@@ -95,8 +103,7 @@ export async function startWorkerInference(
     sampledAt = now;
   }, UTILISATION_INTERVAL_MS).unref();
   // Each model's own engine: `auto` chooses per model (ONNX Runtime where model.onnx exists).
-  const models = started.models.map(({ key, manifest, engine }): ServedPoolModel => {
-    metrics.setModelInfo({ model: manifest.name, version: manifest.version, engine });
+  const serve = ({ key, manifest, engine }: { key: string; manifest: ModelManifest; engine: EngineName }): ServedPoolModel => {
     const labels = { model: manifest.name, engine };
     const inputSize = itemSize(manifest.inputShape);
     const outputSize = itemSize(manifest.outputShape);
@@ -118,12 +125,34 @@ export async function startWorkerInference(
       },
     });
     return { key, manifest, engine, batcher };
+  };
+  const models = started.models.map((m) => {
+    metrics.setModelInfo({ model: m.manifest.name, version: m.manifest.version, engine: m.engine });
+    return serve(m);
   });
-  metrics.setLiveTensorsReader(liveTensorsReader(pool, started.models.map((m) => m.engine)));
+  const readTensors = () => metrics.setLiveTensorsReader(liveTensorsReader(pool, models.map((m) => m.engine)));
+  readTensors();
   return {
     pool,
     engine: started.engine,
     models,
+    load: async (dir) => {
+      const loaded = await pool.load(dir);
+      const existing = models.find((m) => m.key === loaded.key);
+      if (existing) return existing;
+      const served = serve(loaded);
+      models.push(served);
+      readTensors();
+      return served;
+    },
+    unload: async (key) => {
+      const i = models.findIndex((m) => m.key === key);
+      if (i < 0) return;
+      const [served] = models.splice(i, 1);
+      await served!.batcher.drain();
+      await pool.unload(key);
+      readTensors();
+    },
     drain: async () => {
       await Promise.all(models.map((m) => m.batcher.drain()));
     },

@@ -113,7 +113,9 @@ export async function restorePartitionState(
   const discarded: string[] = [];
   for (const [assetId, saved] of Object.entries(json.assets)) {
     const model = route(assetId);
-    if (!model || !isRecord(saved) || saved.model !== model.key) {
+    // Another version of the same model (a promote or rollback since the checkpoint) carries on:
+    // versions a worker switches between share window, channels and sample period.
+    if (!model || !isRecord(saved) || typeof saved.model !== 'string' || saved.model.split('@')[0] !== model.manifest.name) {
       discarded.push(assetId);
       continue;
     }

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { Admin, Kafka } from 'kafkajs';
+import { loadConfig } from '../../services/vision-worker/src/config.js';
+import { VisionWorker } from '../../services/vision-worker/src/worker.js';
+import { createFramePlan } from '../../services/gateway-sim/src/index.js';
+import { headerText } from '../../shared/src/contracts/headers.js';
+import { decodeInspection } from '../../shared/src/contracts/inspection.js';
+import { createLogger } from '../../shared/src/log/logger.js';
+import { listWorkerModels, readShadowCounts, writeRelease, type WorkerModels } from '../../shared/src/models/releases.js';
+import { shadowReport } from '../../shared/src/models/shadow.js';
+import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
+import { testStack } from '../helpers/stack.js';
+import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Model releases against the real broker and Redis, with two vision workers serving a stream:
+ * a shadow run (candidate compared, never published), a promote and a rollback under load. Every
+ * frame gets exactly one inspection; each camera's inspections change version only at the
+ * releases, in order; frames produced after every worker reported a version are judged by it;
+ * a release that cannot be applied is refused and the workers serve on.
+ */
+const repoRoot = new URL('../../', import.meta.url).pathname;
+let kafka: Kafka;
+let admin: Admin;
+let redis: Redis;
+let registry: string;
+const topics: string[] = [];
+
+/** A copy of the shipped surface model under a name of this test's own (release keys are fleet-wide). */
+async function copyVersion(name: string, version: string, change: (m: Record<string, unknown>) => void = () => undefined): Promise<string> {
+  const dir = join(registry, name, version);
+  await cp(join(repoRoot, 'models/surface-defect-cnn/1.0.0'), dir, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  manifest.name = name;
+  manifest.version = version;
+  change(manifest);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return dir;
+}
+
+before(async () => {
+  ({ kafka, admin } = await connectTestKafka());
+  redis = new Redis((await testStack()).redisUrl);
+  registry = await mkdtemp(join(tmpdir(), 'registry-'));
+});
+
+after(async () => {
+  if (topics.length > 0) await admin.deleteTopics({ topics });
+  await admin.disconnect();
+  redis.disconnect();
+  await rm(registry, { recursive: true, force: true });
+});
+
+test('shadow, promote and rollback under load: one inspection per frame, versions switch once per release per camera, refusals leave the fleet serving', async () => {
+  const name = uniqueName('surface').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const v1 = await copyVersion(name, '1.0.0');
+  await copyVersion(name, '1.1.0');
+  // Same input, other tiles: cannot take over between two batches.
+  await copyVersion(name, '2.0.0', (m) => {
+    m.tiling = { tile: 32, stride: 32 };
+  });
+  const vt = await createVisionTopics(admin, 4);
+  topics.push(...Object.values(vt.topics));
+  const workers = ['a', 'b'].map((w) => {
+    const config = loadConfig(visionTestEnv(vt, v1, { WORKER_ID: `${vt.id}-${w}`, VISION_MAX_BATCH_SIZE: '32' }), repoRoot);
+    return new VisionWorker(config, createLogger({ service: `vision-${w}`, level: 'error' }));
+  });
+  const reports = async (): Promise<WorkerModels[]> => (await listWorkerModels(redis)).filter((r) => r.workerId.startsWith(vt.id));
+  const allReport = async (check: (m: WorkerModels['models'][string]) => boolean) => {
+    const r = await reports();
+    return r.length === 2 && r.every((w) => w.models[name] !== undefined && check(w.models[name]));
+  };
+
+  const plan = createFramePlan({ seed: 21, runId: uniqueName('r'), start: Date.now(), lines: 2, camerasPerLine: 3 });
+  const produced: { frameId: string; at: number }[] = [];
+  const send = async (n: number) => {
+    const frames = await plan.take(n);
+    await produce(
+      kafka,
+      vt.topics.frames,
+      frames.map((f) => f.record),
+    );
+    const at = Date.now();
+    for (const f of frames) produced.push({ frameId: headerText(f.record.headers, 'frame-id')!, at });
+  };
+  const committed = async () => {
+    const offsets = await admin.fetchOffsets({ groupId: vt.groupId, topics: [vt.topics.frames] });
+    return offsets[0]?.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) ?? 0;
+  };
+  /** Keeps frames flowing until `done()`, so every release lands on a stream in progress. */
+  const underLoad = async (what: string, done: () => Promise<boolean>) => {
+    await waitFor(
+      async () => {
+        await send(12);
+        return done();
+      },
+      { what, timeoutMs: 90_000, intervalMs: 20 },
+    );
+  };
+
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+    await underLoad('both workers to report 1.0.0', () => allReport((m) => m.live === '1.0.0'));
+    await underLoad('the first frames committed', async () => (await committed()) >= 48);
+
+    // Shadow: the candidate judges the same tiles; nothing of it is published.
+    const shadowRelease = await writeRelease(redis, { model: name, live: '1.0.0', shadow: '1.1.0', previous: [], by: 'test' });
+    await underLoad('both workers to shadow 1.1.0', () => allReport((m) => m.shadow === '1.1.0' && m.seq >= shadowRelease.seq));
+    await underLoad('100 frames compared in shadow', async () => ((await readShadowCounts(redis, name, '1.1.0')).frames ?? 0) >= 100);
+
+    // Promote: the shadow's warm model takes over.
+    const promote = await writeRelease(redis, { model: name, live: '1.1.0', previous: ['1.0.0'], by: 'test' });
+    await underLoad('both workers to serve 1.1.0', () => allReport((m) => m.live === '1.1.0' && m.shadow === undefined && m.seq >= promote.seq));
+    const promotedAt = Date.now();
+    await underLoad('100 frames produced after the promote', () => Promise.resolve(produced.filter((p) => p.at > promotedAt).length >= 100));
+
+    // A version that is not there, and one that cannot take over in place: refused, 1.1.0 serves on.
+    const missing = await writeRelease(redis, { model: name, live: '9.9.9', previous: ['1.0.0', '1.1.0'], by: 'test' });
+    await underLoad('both workers to refuse 9.9.9', () => allReport((m) => m.seq >= missing.seq && m.live === '1.1.0' && /no model folder/.test(m.refused ?? '')));
+    const other = await writeRelease(redis, { model: name, live: '2.0.0', previous: ['1.0.0', '1.1.0'], by: 'test' });
+    await underLoad('both workers to refuse 2.0.0', () => allReport((m) => m.seq >= other.seq && m.live === '1.1.0' && /tiles 32\/32 differ from 64\/64/.test(m.refused ?? '')));
+    const refusedAt = Date.now();
+
+    // Rollback to 1.0.0.
+    const rollback = await writeRelease(redis, { model: name, live: '1.0.0', previous: [], by: 'test' });
+    await underLoad('both workers to serve 1.0.0 again', () => allReport((m) => m.live === '1.0.0' && m.refused === undefined && m.seq >= rollback.seq));
+    const rolledBackAt = Date.now();
+    await send(60);
+    await waitFor(async () => (await committed()) === produced.length, { what: 'every frame committed', timeoutMs: 120_000, intervalMs: 100 });
+
+    // Exactly once: every frame one inspection, none dead-lettered.
+    const inspections = (await readTopicToEnd(kafka, vt.topics.inspections)).map((m) => {
+      const r = decodeInspection(m);
+      assert.ok(r.ok);
+      return r.value;
+    });
+    const byFrame = new Map<string, number>();
+    for (const i of inspections) byFrame.set(i.frameId, (byFrame.get(i.frameId) ?? 0) + 1);
+    assert.deepEqual(
+      { frames: produced.length, inspected: byFrame.size, doubled: [...byFrame.values()].filter((n) => n > 1).length },
+      { frames: produced.length, inspected: produced.length, doubled: 0 },
+    );
+    assert.equal((await readTopicToEnd(kafka, vt.topics.framesDlq, 5_000)).length, 0);
+
+    // Clean boundaries: per camera (one input partition, results in commit order) 1.0.0 ... 1.1.0 ... 1.0.0.
+    const versions = new Map<string, string[]>();
+    for (const i of inspections) {
+      const seq = versions.get(i.cameraId) ?? [];
+      if (seq[seq.length - 1] !== i.model.version) seq.push(i.model.version);
+      versions.set(i.cameraId, seq);
+    }
+    for (const [camera, seq] of versions) assert.ok(['1.0.0', '1.0.0,1.1.0', '1.0.0,1.1.0,1.0.0', '1.1.0', '1.1.0,1.0.0'].includes(seq.join(',')), `camera ${camera}: versions ${seq.join(' -> ')}`);
+    assert.ok([...versions.values()].some((s) => s.join(',') === '1.0.0,1.1.0,1.0.0'), 'some camera saw both releases');
+    // Frames produced after every worker reported a version were judged by it.
+    const versionOf = new Map(inspections.map((i) => [i.frameId, i.model.version]));
+    const after = (from: number, to: number) => produced.filter((p) => p.at > from && p.at < to).map((p) => versionOf.get(p.frameId));
+    const promoted = after(promotedAt, refusedAt);
+    const rolledBack = after(rolledBackAt, Number.POSITIVE_INFINITY);
+    assert.ok(promoted.length > 0 && rolledBack.length >= 60);
+    assert.deepEqual(new Set(promoted), new Set(['1.1.0']));
+    assert.deepEqual(new Set(rolledBack), new Set(['1.0.0']));
+    assert.ok(inspections.every((i) => i.model.version !== '9.9.9' && i.model.version !== '2.0.0'));
+
+    // The shadow compared the same weights: the same label for every frame it saw.
+    const report = shadowReport(await readShadowCounts(redis, name, '1.1.0'));
+    assert.ok(report.compared >= 100);
+    assert.equal(report.labelAgreement, 1);
+    assert.equal(report.tileAgreement, 1);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis.del(`fleet:models:release:${name}`, `fleet:models:shadow:${name}:1.1.0`);
+  }
+  assert.equal((await reports()).length, 0, 'stopped workers remove their reports');
+});
