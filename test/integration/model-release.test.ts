@@ -7,7 +7,9 @@ import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { loadConfig } from '../../services/vision-worker/src/config.js';
 import { VisionWorker } from '../../services/vision-worker/src/worker.js';
-import { createFramePlan } from '../../services/gateway-sim/src/index.js';
+import { loadConfig as loadSensorConfig } from '../../services/sensor-worker/src/config.js';
+import { SensorWorker } from '../../services/sensor-worker/src/worker.js';
+import { SENSOR_CHANNELS, createFramePlan, createSensorPlan } from '../../services/gateway-sim/src/index.js';
 import { headerText } from '../../shared/src/contracts/headers.js';
 import { decodeInspection } from '../../shared/src/contracts/inspection.js';
 import { createLogger } from '../../shared/src/log/logger.js';
@@ -15,6 +17,8 @@ import { listWorkerModels, readShadowCounts, writeRelease, type WorkerModels } f
 import { shadowReport } from '../../shared/src/models/shadow.js';
 import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { testStack } from '../helpers/stack.js';
+import { simNormalisation, writeRandomAutoencoder } from '../helpers/models.js';
+import { createSensorTopics, readSensorOutputs, repeated, sensorTestEnv, type SensorTestSetup } from '../helpers/sensor.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -23,7 +27,9 @@ import { waitFor } from '../helpers/wait.js';
  * a shadow run (candidate compared, never published), a promote and a rollback under load. Every
  * frame gets exactly one inspection; each camera's inspections change version only at the
  * releases, in order; frames produced after every worker reported a version are judged by it;
- * a release that cannot be applied is refused and the workers serve on.
+ * a release that cannot be applied is refused and the workers serve on. Sensor workers carry
+ * their windows and alert state across a promote: the same readings give the same scores and
+ * alerts as a run without it.
  */
 const repoRoot = new URL('../../', import.meta.url).pathname;
 let kafka: Kafka;
@@ -58,7 +64,7 @@ after(async () => {
 });
 
 test('shadow, promote and rollback under load: one inspection per frame, versions switch once per release per camera, refusals leave the fleet serving', async () => {
-  const name = uniqueName('surface').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const name = testModelName('surface');
   const v1 = await copyVersion(name, '1.0.0');
   await copyVersion(name, '1.1.0');
   // Same input, other tiles: cannot take over between two batches.
@@ -177,4 +183,111 @@ test('shadow, promote and rollback under load: one inspection per frame, version
     await redis.del(`fleet:models:release:${name}`, `fleet:models:shadow:${name}:1.1.0`);
   }
   assert.equal((await reports()).length, 0, 'stopped workers remove their reports');
+});
+
+/** A model name of this test's own (release keys are fleet-wide). */
+const testModelName = (prefix: string) => uniqueName(prefix).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+
+async function renameVersion(dir: string, name: string, version: string): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, name, version }, null, 2));
+}
+
+test('sensor workers: shadow then promote mid-stream; windows and alerts carry over, the same as a run without releases, versions switch once per asset', async () => {
+  const name = testModelName('pump-ae');
+  const v1 = join(registry, name, '1.0.0');
+  await writeRandomAutoencoder(v1, { window: 16, labels: SENSOR_CHANNELS, periodMs: 100, hop: 8, threshold: 1, ...(await simNormalisation()) });
+  await renameVersion(v1, name, '1.0.0');
+  await cp(v1, join(registry, name, '1.1.0'), { recursive: true });
+  await renameVersion(join(registry, name, '1.1.0'), name, '1.1.0');
+  const models = `pump-*=${v1}`;
+  // 8 pumps x 40 chunks of 16 samples, with anomalies so that alerts are raised and cleared.
+  const plan = createSensorPlan({ seed: 41, runId: uniqueName('run'), start: Date.now() - 3_600_000, assets: 8, format: 'chunk', chunkSize: 16, anomalyRate: 0.2 });
+  const input = plan.takeSync(8 * 40).map((m) => m.record);
+  const STEPS = 8;
+  const step = (i: number) => input.slice((i * input.length) / STEPS, ((i + 1) * input.length) / STEPS);
+  const setUp = async (): Promise<SensorTestSetup> => {
+    const t = await createSensorTopics(admin, 4);
+    topics.push(...Object.values(t.topics));
+    return t;
+  };
+  const committed = async (t: SensorTestSetup) => {
+    const offsets = await admin.fetchOffsets({ groupId: t.groupId, topics: [t.topics.readings] });
+    return offsets[0]?.partitions.reduce((a, p) => a + Math.max(0, Number(p.offset)), 0) ?? 0;
+  };
+  const start = async (t: SensorTestSetup, ids: string[]) => {
+    const ws = ids.map((w) => new SensorWorker(loadSensorConfig(sensorTestEnv(t, models, { WORKER_ID: `${t.id}-${w}` }), repoRoot), createLogger({ service: `sensor-${w}`, level: 'error' })));
+    await Promise.all(ws.map((w) => w.start()));
+    return ws;
+  };
+
+  // The reference: no release at all.
+  const ref = await setUp();
+  await produce(kafka, ref.topics.readings, input);
+  const refWorkers = await start(ref, ['ref']);
+  try {
+    await waitFor(async () => (await committed(ref)) === input.length, { what: 'the reference run', timeoutMs: 90_000 });
+  } finally {
+    await Promise.all(refWorkers.map((w) => w.stop()));
+  }
+  const reference = await readSensorOutputs(kafka, ref.topics);
+  assert.equal(reference.scores.length, 8 * ((640 - 16) / 8 + 1));
+  assert.ok(reference.alerts.length > 0, 'reference: alerts raised');
+
+  const t = await setUp();
+  const workers = await start(t, ['a']);
+  const allReport = async (check: (m: WorkerModels['models'][string]) => boolean) => {
+    const r = (await listWorkerModels(redis)).filter((w) => w.workerId.startsWith(t.id));
+    return r.length === workers.length && r.every((w) => w.models[name] !== undefined && check(w.models[name]));
+  };
+  let sent = 0;
+  const sendStep = async (i: number) => {
+    await produce(kafka, t.topics.readings, step(i));
+    sent += step(i).length;
+    await waitFor(async () => (await committed(t)) === sent, { what: `step ${i} committed`, timeoutMs: 60_000 });
+  };
+  try {
+    await sendStep(0);
+    await sendStep(1);
+    const shadow = await writeRelease(redis, { model: name, live: '1.0.0', shadow: '1.1.0', previous: [], by: 'test' });
+    await waitFor(() => allReport((m) => m.shadow === '1.1.0' && m.seq >= shadow.seq), { what: 'the worker to shadow 1.1.0', timeoutMs: 30_000 });
+    await sendStep(2);
+    await sendStep(3);
+    await waitFor(async () => ((await readShadowCounts(redis, name, '1.1.0')).windows ?? 0) > 0, { what: 'shadow tallies to reach Redis', timeoutMs: 15_000 });
+    const promote = await writeRelease(redis, { model: name, live: '1.1.0', previous: ['1.0.0'], by: 'test' });
+    await waitFor(() => allReport((m) => m.live === '1.1.0' && m.shadow === undefined && m.seq >= promote.seq), { what: 'the worker to serve 1.1.0', timeoutMs: 30_000 });
+    for (let i = 4; i < STEPS; i++) await sendStep(i);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+  const got = await readSensorOutputs(kafka, t.topics);
+  assert.deepEqual(repeated(got.scores.map((s) => `${s.assetId}/${s.windowId}`)), [], 'no window scored twice');
+  // Same weights under both versions: the same windows, the same scores, the same alerts.
+  const key = (s: { assetId: string; windowId: string }) => `${s.assetId}/${s.windowId}`;
+  const want = new Map(reference.scores.map((s) => [key(s), s]));
+  assert.equal(got.scores.length, reference.scores.length);
+  for (const s of got.scores) {
+    const r = want.get(key(s));
+    assert.ok(r, `window ${key(s)} is in the reference`);
+    assert.ok(Math.abs(s.score - r.score) <= 1e-6 * Math.max(1, r.score), `${key(s)}: score ${s.score} vs ${r.score}`);
+    assert.equal(s.anomalous, r.anomalous);
+  }
+  assert.deepEqual(
+    got.alerts.map((a) => `${a.alertId}:${a.state}`).sort(),
+    reference.alerts.map((a) => `${a.alertId}:${a.state}`).sort(),
+  );
+  // Each asset: 1.0.0 up to a window, 1.1.0 from there on.
+  const versions = new Map<string, string[]>();
+  for (const s of [...got.scores].sort((a, b) => a.windowStart - b.windowStart)) {
+    const seq = versions.get(s.assetId) ?? [];
+    if (seq[seq.length - 1] !== s.model.version) seq.push(s.model.version);
+    versions.set(s.assetId, seq);
+  }
+  assert.equal(versions.size, 8);
+  for (const [asset, seq] of versions) assert.deepEqual(seq, ['1.0.0', '1.1.0'], `asset ${asset}`);
+  const report = shadowReport(await readShadowCounts(redis, name, '1.1.0'));
+  assert.ok(report.compared > 0);
+  assert.ok((report.scoreCorrelation ?? 0) > 0.999999, `score correlation ${report.scoreCorrelation}`);
+  assert.equal(report.alertAgreement, 1);
+  await redis.del(`fleet:models:release:${name}`, `fleet:models:shadow:${name}:1.1.0`);
 });
