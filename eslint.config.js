@@ -24,4 +24,6 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The console's page script runs in the browser, outside the TypeScript project.
+  { files: ['services/console/public/**/*.js'], ...tseslint.configs.disableTypeChecked },
 );

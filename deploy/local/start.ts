@@ -1,16 +1,21 @@
 /**
- * `npm start`: the fleet on one machine. Brings up (or reuses) the local stack, starts the vision
- * worker, the sensor worker and the gateway simulator as child processes, and prints two live
- * lines every few seconds, read by its own read_committed consumer (what an MES sees): frames/s,
- * defects and p50/p99 from capture to committed inspection; readings/s (samples), windows/s
- * scored and the alerts open now. Ctrl-C stops the simulator, then the workers (gracefully:
- * in-flight batches commit), then the stack if this command started it; a second Ctrl-C kills
- * the children at once. Exits 1 if a child dies on its own.
+ * `npm start`: the fleet on one machine. Brings up (or reuses) the local stack, starts the
+ * console, the actions worker, the vision worker, the sensor worker and the gateway simulator as
+ * child processes, prints the console's address, and prints two live lines every few seconds,
+ * read by its own read_committed consumer (what an MES sees): frames/s, defects and p50/p99 from
+ * capture to committed inspection; readings/s (samples), windows/s scored and the alerts open
+ * now. The actions worker delivers defects and alerts to the console's own andon route
+ * (`POST /api/andon`), so the demo needs no outside endpoint. Ctrl-C stops the simulator, then
+ * the workers (gracefully: in-flight batches commit), the actions worker, the console, then the
+ * stack if this command started it; a second Ctrl-C kills the children at once. Exits 1 if a
+ * child dies on its own.
  *
  * Environment: as `npm run stack:up` (KAFKA_BROKERS / REDIS_URL to use existing services),
  * START_FRAME_RATE (default 24 frames/s over 2 lines x 3 cameras), START_ASSETS (default 12
  * pumps, each sending a 10-sample chunk per second, in real time), START_INTERVAL_S (default 5),
- * and every worker variable (README's configuration tables).
+ * CONSOLE_PORT (default 8080), CONSOLE_HOST (default 127.0.0.1 here; the console's own default is 0.0.0.0), VISION_METRICS_PORT / SENSOR_METRICS_PORT / ACTIONS_METRICS_PORT
+ * (default 9464 / 9465 / 9466), ACTIONS_ROUTES or ACTIONS_ROUTES_FILE (default: one route,
+ * `andon`, to the console), and every worker variable (README's configuration tables).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -20,6 +25,7 @@ import { decodeSensorMessage } from '../../shared/src/contracts/sensor.js';
 import { createTopicCatalog } from '../../shared/src/contracts/topics.js';
 import { createKafka } from '../../shared/src/kafka/client.js';
 import { handleShutdownSignals } from '../../shared/src/lifecycle/signals.js';
+import { AbortWait, waitFor } from './processes.js';
 import { REPO_ROOT, StackError, stackOptionsFromEnv, stackUp } from './stack.js';
 
 const log = (line: string) => console.log(line);
@@ -28,6 +34,12 @@ const assets = Number(process.env.START_ASSETS ?? 12);
 /** Samples per chunk at the simulator's 100 ms period: one chunk per asset per second. */
 const CHUNK = 10;
 const intervalS = Number(process.env.START_INTERVAL_S ?? 5);
+const consolePort = Number(process.env.CONSOLE_PORT ?? 8080);
+const ports = {
+  vision: process.env.VISION_METRICS_PORT ?? '9464',
+  sensor: process.env.SENSOR_METRICS_PORT ?? '9465',
+  actions: process.env.ACTIONS_METRICS_PORT ?? '9466',
+};
 
 interface Child {
   name: string;
@@ -107,14 +119,43 @@ async function main(): Promise<number> {
     },
   });
 
-  // Both workers on one host: each its own ops port (/metrics, /healthz, /readyz).
-  children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], { ...env, METRICS_PORT: process.env.VISION_METRICS_PORT ?? '9464' }));
-  children.push(startChild('sensor-worker', 'services/sensor-worker/src/main.ts', [], { ...env, METRICS_PORT: process.env.SENSOR_METRICS_PORT ?? '9465' }));
+  // The console first: the actions worker delivers to its andon route. It scrapes the workers'
+  // ops ports (each worker its own: /metrics, /healthz, /readyz).
+  const consoleUrl = `http://127.0.0.1:${consolePort}/`;
+  const consoleChild = startChild('console', 'services/console/src/main.ts', [], {
+    ...env,
+    CONSOLE_PORT: String(consolePort),
+    // One machine: the page stays on loopback unless CONSOLE_HOST says otherwise (it has no login).
+    CONSOLE_HOST: process.env.CONSOLE_HOST ?? '127.0.0.1',
+    CONSOLE_WORKERS: process.env.CONSOLE_WORKERS ?? `vision=http://127.0.0.1:${ports.vision},sensor=http://127.0.0.1:${ports.sensor},actions=http://127.0.0.1:${ports.actions}`,
+  });
+  children.push(consoleChild);
+  await waitFor(
+    async () => {
+      if (consoleChild.proc.exitCode !== null) throw new AbortWait(`the console exited (code ${consoleChild.proc.exitCode}); is port ${consolePort} free? Set CONSOLE_PORT`);
+      const r = await fetch(`${consoleUrl}healthz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+      return r?.ok === true;
+    },
+    { what: `the console answering on ${consoleUrl}`, timeoutMs: 30_000, intervalMs: 200 },
+  ).catch(async (err: unknown) => {
+    for (const c of children) await stopChild(c, 5_000);
+    await monitor.disconnect().catch(() => undefined);
+    await stack.stopStarted();
+    throw err;
+  });
+  const routes =
+    process.env.ACTIONS_ROUTES !== undefined || process.env.ACTIONS_ROUTES_FILE !== undefined
+      ? {}
+      : { ACTIONS_ROUTES: JSON.stringify([{ name: 'andon', url: `${consoleUrl}api/andon`, events: ['defect', 'alert'], attempts: 5 }]) };
+  children.push(startChild('actions-worker', 'services/actions-worker/src/main.ts', [], { ...env, ...routes, METRICS_PORT: ports.actions }));
+  children.push(startChild('vision-worker', 'services/vision-worker/src/main.ts', [], { ...env, METRICS_PORT: ports.vision }));
+  children.push(startChild('sensor-worker', 'services/sensor-worker/src/main.ts', [], { ...env, METRICS_PORT: ports.sensor }));
   const sensorArgs = ['--assets', String(assets), '--sensor-format', 'chunk', '--chunk-size', String(CHUNK), '--reading-rate', String(assets), '--anomaly-rate', '0.05'];
   children.push(
     startChild('gateway-sim', 'services/gateway-sim/src/main.ts', ['--frame-rate', String(frameRate), '--lines', '2', '--cameras', '3', ...sensorArgs, '--duration', '24h'], env),
   );
-  log(`fleet: vision-worker, sensor-worker and gateway-sim (${frameRate} frames/s, ${assets} pumps at ${assets * CHUNK} samples/s) running against kafka ${stack.kafkaBrokers.join(',')}; Ctrl-C stops everything`);
+  log(`fleet: console, actions-worker, vision-worker, sensor-worker and gateway-sim (${frameRate} frames/s, ${assets} pumps at ${assets * CHUNK} samples/s) running against kafka ${stack.kafkaBrokers.join(',')}; Ctrl-C stops everything`);
+  log(`console: ${consoleUrl}  (live page; JSON at ${consoleUrl}api/snapshot)`);
 
   const ticker = setInterval(() => {
     const l = [...window.latencies].sort((a, b) => a - b);
@@ -128,7 +169,8 @@ async function main(): Promise<number> {
   const shutdown = async () => {
     stopping = true;
     clearInterval(ticker);
-    for (const c of children) await stopChild(c, 35_000);
+    // Reverse start order: the simulator first, the console (which the actions worker delivers to) last.
+    for (const c of [...children].reverse()) await stopChild(c, 35_000);
     await monitor.disconnect().catch(() => undefined);
     if (stack.startedKafka || stack.startedRedis) log('stack: stopping what npm start started');
     await stack.stopStarted();
