@@ -1,5 +1,6 @@
 import { itemSize, type EngineChoice, type EngineName } from '../inference/engine.js';
 import type { ModelManifest } from '../inference/manifest.js';
+import { PoolSaturatedError } from '../inference/errors.js';
 import { createInferencePool, type InferencePool } from '../inference/pool.js';
 import type { Logger } from '../log/logger.js';
 import type { LiveTensorsReader, WorkerMetrics } from '../ops/metrics.js';
@@ -65,6 +66,23 @@ function liveTensorsReader(pool: InferencePool, engines: readonly EngineName[]):
   };
 }
 
+/**
+ * `pool.run()`, waiting for room when the pool's queue is full: each model's batcher keeps up to
+ * threads + 1 batches in flight, so two models (a shadow run beside the live one, or several
+ * sensor models) can fill the queue together. A full queue refuses before it takes the input, so
+ * the same input is offered again; waiting here is backpressure, not a failed batch.
+ */
+async function runWhenCapacity(pool: InferencePool, key: string, input: Float32Array, batchSize: number): Promise<Float32Array> {
+  for (;;) {
+    try {
+      return (await pool.run(key, input, batchSize)).output;
+    } catch (err) {
+      if (!(err instanceof PoolSaturatedError)) throw err;
+      await pool.waitForCapacity();
+    }
+  }
+}
+
 /** How often pool utilisation (busy batch time over threads x wall time) is sampled. */
 const UTILISATION_INTERVAL_MS = 5000;
 
@@ -114,7 +132,7 @@ export async function startWorkerInference(
       run: async (items) => {
         const input = new Float32Array(items.length * inputSize);
         items.forEach((item, i) => input.set(item, i * inputSize));
-        const { output } = await pool.run(key, input, items.length);
+        const output = await runWhenCapacity(pool, key, input, items.length);
         return items.map((_, i) => output.subarray(i * outputSize, (i + 1) * outputSize));
       },
       onBatch: (size, ms) => {
