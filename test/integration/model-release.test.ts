@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,7 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 let kafka: Kafka;
 let admin: Admin;
 let redis: Redis;
+let redisUrl: string;
 let registry: string;
 const topics: string[] = [];
 
@@ -52,7 +54,8 @@ async function copyVersion(name: string, version: string, change: (m: Record<str
 
 before(async () => {
   ({ kafka, admin } = await connectTestKafka());
-  redis = new Redis((await testStack()).redisUrl);
+  redisUrl = (await testStack()).redisUrl;
+  redis = new Redis(redisUrl);
   registry = await mkdtemp(join(tmpdir(), 'registry-'));
 });
 
@@ -120,9 +123,22 @@ test('shadow, promote and rollback under load: one inspection per frame, version
     await underLoad('both workers to shadow 1.1.0', () => allReport((m) => m.shadow === '1.1.0' && m.seq >= shadowRelease.seq));
     await underLoad('100 frames compared in shadow', async () => ((await readShadowCounts(redis, name, '1.1.0')).frames ?? 0) >= 100);
 
-    // Promote: the shadow's warm model takes over.
-    const promote = await writeRelease(redis, { model: name, live: '1.1.0', previous: ['1.0.0'], by: 'test' });
-    await underLoad('both workers to serve 1.1.0', () => allReport((m) => m.live === '1.1.0' && m.shadow === undefined && m.seq >= promote.seq));
+    // Promote through the CLI, which returns when every worker serves 1.1.0 (the shadow's warm model takes over).
+    let cli: { code: number | null; stdout: string; stderr: string } | undefined;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/fleetctl/src/main.ts', 'models', 'promote', name, '1.1.0', '--force', '--timeout', '60s', '--json'], {
+      cwd: repoRoot,
+      env: { ...process.env, MODEL_REGISTRY: registry, REDIS_URL: redisUrl },
+    });
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+    child.on('exit', (code) => (cli = { code, ...out }));
+    await underLoad('fleetctl models promote to return', () => Promise.resolve(cli !== undefined));
+    assert.equal(cli!.code, 0, cli!.stderr);
+    const promotion = (JSON.parse(cli!.stdout) as { result: { release: { live: string; previous: string[]; seq: number }; switched: string[] } }).result;
+    assert.deepEqual(promotion.release.previous, ['1.0.0']);
+    assert.deepEqual([...promotion.switched].sort(), [`${vt.id}-a`, `${vt.id}-b`]);
+    assert.ok(await allReport((m) => m.live === '1.1.0' && m.shadow === undefined && m.seq >= promotion.release.seq));
     const promotedAt = Date.now();
     await underLoad('100 frames produced after the promote', () => Promise.resolve(produced.filter((p) => p.at > promotedAt).length >= 100));
 

@@ -96,6 +96,14 @@ export const modelManifestSchema = z.object({
     epochs: z.number().int().positive().optional(),
     trainedAt: z.string(),
   }),
+  /**
+   * What `fleetctl models deploy` requires of this version on held-back data: the trainer's
+   * evaluation (`npm run evaluate`) on `data` must report `metric` >= `min`. `metric` is a
+   * dot path into the evaluation's figures (`accuracy`, `windowsWithAlert`) or one of fleetctl's
+   * derived figures (`f1`, `minFlaggedAfterOnset`: docs/fleetctl.md). `data` is evaluate's
+   * `--data` (a folder relative to the repository root, or `generated:...`).
+   */
+  gate: z.object({ metric: z.string().min(1), min: z.number(), data: z.string().min(1) }).optional(),
   /** Figures measured on held-back data at training time. */
   metrics: z.record(z.string(), z.unknown()).default({}),
   /** FLOPs of one item's forward pass (multiply-add = 2). */

@@ -1,0 +1,20 @@
+/** fleetctl's library: what main.ts wires together, exported for tests and other tools. */
+export * from './args.js';
+export * from './calibration.js';
+export * from './commands.js';
+export * from './config.js';
+export type * from './context.js';
+export * from './deploy.js';
+export * from './durations.js';
+export * from './errors.js';
+export * from './evaluation.js';
+export * from './gate.js';
+export * from './model-jobs.js';
+export * from './queue-status.js';
+export * from './recalibrate.js';
+export * from './rollout.js';
+export * from './shadow-run.js';
+export * from './status.js';
+export * from './topic-tail.js';
+export * from './validate.js';
+export * from './versions.js';

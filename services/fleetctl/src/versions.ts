@@ -1,0 +1,25 @@
+/**
+ * Version names: `<major>.<minor>.<patch>` with an optional `-pre`/`+build` tail (what the
+ * manifest schema's version pattern admits is wider; only what `bumpPatch` can bump is parsed).
+ */
+const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
+
+/** `1.0.0` -> `1.0.1`; `1.2.3-rc1` -> `1.2.4`. Throws a RangeError for anything else. */
+export function bumpPatch(version: string): string {
+  const m = SEMVER.exec(version);
+  if (!m) throw new RangeError(`cannot bump ${JSON.stringify(version)}: not <major>.<minor>.<patch>; give --version`);
+  return `${m[1]}.${m[2]}.${Number(m[3]) + 1}`;
+}
+
+/** Orders versions numerically where both are semver-like, else as strings. */
+export function compareVersions(a: string, b: string): number {
+  const ma = SEMVER.exec(a);
+  const mb = SEMVER.exec(b);
+  if (ma && mb) {
+    for (let i = 1; i <= 3; i++) {
+      const d = Number(ma[i]) - Number(mb[i]);
+      if (d !== 0) return d;
+    }
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
