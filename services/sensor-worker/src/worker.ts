@@ -175,9 +175,7 @@ export class SensorWorker {
     this.released = await ReleasedModels.start(
       {
         kind: 'sensor',
-        workerId: c.workerId,
-        redisUrl: c.redisUrl,
-        ...(c.security ? { security: c.security } : {}),
+        settings: c,
         inference: this.inference,
         metrics: this.core.metrics,
         logger: this.logger,

@@ -124,9 +124,7 @@ export class VisionWorker {
     this.released = await ReleasedModels.start(
       {
         kind: 'vision',
-        workerId: c.workerId,
-        redisUrl: c.redisUrl,
-        ...(c.security ? { security: c.security } : {}),
+        settings: c,
         inference: this.inference,
         metrics: this.core.metrics,
         logger: this.logger,

@@ -51,9 +51,8 @@ export interface CurrentModels<T> {
 
 export interface ReleasedModelsOptions<T> {
   kind: string;
-  workerId: string;
-  redisUrl: string;
-  security?: ConnectionSecurity;
+  /** The worker's settings: its id, and the Redis that holds the releases. */
+  settings: { workerId: string; redisUrl: string; security?: ConnectionSecurity };
   inference: WorkerInference;
   metrics: WorkerMetrics;
   logger: Logger;
@@ -97,7 +96,8 @@ export class ReleasedModels<T> {
 
   private constructor(private readonly o: ReleasedModelsOptions<T>) {
     // Its own connection: the worker's Redis connects after set-up, and a subscriber needs one anyway.
-    this.redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, ...(o.security?.redisTls ? { tls: o.security.redisTls } : {}) });
+    const { redisUrl, security } = o.settings;
+    this.redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, ...(security?.redisTls ? { tls: security.redisTls } : {}) });
     this.redis.on('error', () => undefined);
   }
 
@@ -169,7 +169,7 @@ export class ReleasedModels<T> {
     await this.applying.catch(() => undefined);
     try {
       await this.flushTallies();
-      await removeWorkerReport(this.redis, this.o.workerId);
+      await removeWorkerReport(this.redis, this.o.settings.workerId);
     } catch (err) {
       this.o.logger.warn({ err }, 'model releases: closing report not removed');
     }
@@ -301,7 +301,7 @@ export class ReleasedModels<T> {
         ...(e.refused === undefined ? {} : { refused: e.refused }),
       };
     }
-    await reportWorkerModels(this.redis, { workerId: this.o.workerId, kind: this.o.kind, models, at: Date.now() });
+    await reportWorkerModels(this.redis, { workerId: this.o.settings.workerId, kind: this.o.kind, models, at: Date.now() });
   }
 
   private async flushTallies(): Promise<void> {

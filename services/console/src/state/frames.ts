@@ -1,17 +1,9 @@
-import type { FrameContentType } from '../../../../shared/src/contracts/frame.js';
+import type { CameraFrame } from '../../../../shared/src/contracts/frame.js';
 import type { Inspection } from '../../../../shared/src/contracts/inspection.js';
 import { BoundedMap } from './bounded-list.js';
 
 /** A frame the console holds: its bytes until shown, and the inspection once joined by frame id. */
-export interface HeldFrame {
-  frameId: string;
-  cameraId: string;
-  lineId: string;
-  capturedAt: number;
-  contentType: FrameContentType;
-  width: number;
-  height: number;
-  image: Buffer;
+export interface HeldFrame extends CameraFrame {
   /** The PNG the browser gets, made on first request and kept with the frame. */
   png?: Buffer;
   inspection?: Inspection;
