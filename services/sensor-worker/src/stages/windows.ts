@@ -100,7 +100,7 @@ export interface WindowerSnapshot {
 }
 
 export interface Windower {
-  /** Adds one sample (event time + values in model channel order); returns the windows it completes. */
+  /** Adds one sample (event time + values in model channel order; the windower keeps `values` until it places them: do not change them afterwards); returns the windows it completes. */
   push(row: SampleRow): PushResult;
   /** Adds a chunk's rows in order; the late ones come back with their violations. */
   pushAll(rows: readonly SampleRow[]): { windows: SensorWindow[]; late: LateSample[]; duplicates: number };
@@ -204,13 +204,12 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
     placed++;
     if (placed >= size && (placed - size) % hop === 0) {
       const first = placed % size; // oldest slot
+      // The ring from its oldest slot to the end, then from its start: two copies, not one per row.
       const win = new Float64Array(size * channels);
+      win.set(ring.subarray(first * channels), 0);
+      if (first > 0) win.set(ring.subarray(0, first * channels), (size - first) * channels);
       let nFilled = 0;
-      for (let i = 0; i < size; i++) {
-        const from = (first + i) % size;
-        win.set(ring.subarray(from * channels, (from + 1) * channels), i * channels);
-        nFilled += ringFilled[from]!;
-      }
+      for (let i = 0; i < size; i++) nFilled += ringFilled[i]!;
       const windowStart = timeOf(k - size + 1);
       out.push({ assetId, windowId: `${assetId}@${windowStart}`, windowStart, windowEnd: timeOf(k + 1), afterGap, values: win, filled: nFilled });
       afterGap = false;
@@ -273,7 +272,8 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
     }
   }
 
-  function push(row: SampleRow): PushResult {
+  /** Adds one sample; completed windows go to `out`. */
+  function pushInto(row: SampleRow, out: SensorWindow[]): 'accepted' | 'duplicate' | ContractViolation {
     if (row.values.length !== channels) throw new RangeError(`windower ${assetId}: a sample holds ${channels} values, got ${row.values.length}`);
     if (!Number.isFinite(row.ts)) throw new RangeError(`windower ${assetId}: sample time must be finite, got ${row.ts}`);
     if (anchor === null) anchor = Math.round(row.ts);
@@ -286,18 +286,25 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
         `at most ${s.allowedLatenessMs} ms older than the newest event time of the asset`,
         `${row.ts} is ${timeOf(watermark) - row.ts} ms behind ${timeOf(watermark)}`,
       );
-      return { status: 'late', windows: [], violation };
+      return violation;
     }
     if (pending.has(k) || (cursor !== null && k < cursor)) {
       stats.duplicates++;
-      return { status: 'duplicate', windows: [] };
+      return 'duplicate';
     }
-    pending.set(k, Float64Array.from(row.values));
+    // Kept as is until placed (copied into the ring then): the windower owns `row.values`.
+    pending.set(k, row.values);
     stats.accepted++;
     if (watermark === null || k > watermark) watermark = k;
+    advance(out);
+    return 'accepted';
+  }
+
+  function push(row: SampleRow): PushResult {
     const windows: SensorWindow[] = [];
-    advance(windows);
-    return { status: 'accepted', windows };
+    const r = pushInto(row, windows);
+    if (r instanceof ContractViolation) return { status: 'late', windows, violation: r };
+    return { status: r, windows };
   }
 
   function snapshot(): WindowerSnapshot {
@@ -371,11 +378,11 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
       const windows: SensorWindow[] = [];
       const late: LateSample[] = [];
       let duplicates = 0;
-      for (const [index, row] of rows.entries()) {
-        const r = push(row);
-        windows.push(...r.windows);
-        if (r.status === 'late') late.push({ index, row, violation: r.violation });
-        else if (r.status === 'duplicate') duplicates++;
+      for (let index = 0; index < rows.length; index++) {
+        const row = rows[index]!;
+        const r = pushInto(row, windows);
+        if (r instanceof ContractViolation) late.push({ index, row, violation: r });
+        else if (r === 'duplicate') duplicates++;
       }
       return { windows, late, duplicates };
     },
