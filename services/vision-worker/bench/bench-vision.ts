@@ -10,14 +10,19 @@
  *   perMessageFramesPerSec a consumer that runs one frame per inference call and commits one
  *                          transaction per frame (what a pipeline without micro-batching does)
  *   p50Ms / p99Ms          capture (producer clock) to result visible to a read_committed
- *                          consumer, at `offeredFramesPerSec` = half of e2eFramesPerSec
+ *                          consumer, at `offeredFramesPerSec` = half of e2eFramesPerSec. The
+ *                          worker runs as its own process here, as deployed: in this process its
+ *                          event loop would also carry the load generator and the reader
+ *                          (`--latency-worker in-process` measures it that way)
  *
  * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
  * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1),
  * --offered N (frames/s of the latency phase; default half of e2eFramesPerSec), --engine E
  * (INFERENCE_ENGINE of the worker and the pool: auto, onnxruntime, tfjs-wasm, ...; default auto),
- * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline).
+ * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline),
+ * --latency-worker process|in-process (default process).
  */
+import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,6 +36,7 @@ import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { tileBoxes, tileToInput } from '../../../shared/src/vision/tiles.js';
+import { freePort } from '../../../deploy/local/processes.js';
 import { stackOptionsFromEnv, stackUp } from '../../../deploy/local/stack.js';
 import { createFramePlan } from '../../gateway-sim/src/index.js';
 import { loadConfig } from '../src/config.js';
@@ -47,8 +53,10 @@ const { values: flags } = parseArgs({
     offered: { type: 'string' },
     engine: { type: 'string', default: 'auto' },
     'baseline-engine': { type: 'string' },
+    'latency-worker': { type: 'string', default: 'process' },
   },
 });
+if (!['process', 'in-process'].includes(flags['latency-worker'])) throw new RangeError(`--latency-worker must be process or in-process, got ${flags['latency-worker']}`);
 const servingEngine = engineFlag('engine', flags.engine)!;
 const baselineEngine = engineFlag('baseline-engine', flags['baseline-engine']);
 const N = Number(flags.frames);
@@ -67,9 +75,9 @@ const topicsFor = (admin: Admin, tag: string) =>
     configEntries: [{ name: 'max.message.bytes', value: String(FRAME_TOPIC_MAX_MESSAGE_BYTES) }],
   });
 
-function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv, engine: EngineChoice = servingEngine) {
-  const config = loadConfig(
-    {
+/** The environment of a bench worker (in this process through loadConfig, or as a child). */
+function workerEnv(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv, engine: EngineChoice = servingEngine): NodeJS.ProcessEnv {
+  return {
       ...env,
       VISION_GROUP_ID: `${id}-group`,
       // Several workers in one bench process: each on a free ops port.
@@ -83,10 +91,49 @@ function workerFor(id: string, topics: Record<string, string>, env: NodeJS.Proce
       INFERENCE_THREADS: String(threads),
       INFERENCE_ENGINE: engine,
       LOG_LEVEL: 'error',
+  };
+}
+
+function workerFor(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv, engine: EngineChoice = servingEngine) {
+  return new VisionWorker(loadConfig(workerEnv(id, topics, env, engine), repoRoot), quiet);
+}
+
+type LatencyCounters = Pick<VisionWorker['counters'], 'batches' | 'consumed' | 'claimMs' | 'inferMs' | 'commitMs'>;
+
+/**
+ * The latency phase's worker: in this process, or a child process running the worker's own
+ * entry point (its `stopped` log line carries its counters). `counters()` reads what it has done
+ * so far (in-process) or, after `stop()`, in all (child).
+ */
+async function latencyWorker(id: string, topics: Record<string, string>, env: NodeJS.ProcessEnv): Promise<{ counters(): LatencyCounters; stop(): Promise<void> }> {
+  if (flags['latency-worker'] === 'in-process') {
+    const w = workerFor(id, topics, env);
+    await w.start();
+    return { counters: () => ({ ...w.counters }), stop: () => w.stop() };
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/vision-worker/src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...workerEnv(id, topics, env), METRICS_PORT: String(port), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, 'the latency worker process to be ready', 120_000);
+  let final: LatencyCounters | undefined;
+  return {
+    counters: () => final ?? { batches: 0, consumed: 0, claimMs: 0, inferMs: 0, commitMs: 0 },
+    stop: async () => {
+      child.kill('SIGTERM');
+      if ((await exited) !== 0) throw new Error('the latency worker process did not stop cleanly');
+      const stopped = out
+        .split('\n')
+        .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { to?: string; counters?: LatencyCounters }) : {}))
+        .find((l) => l.to === 'stopped' && l.counters);
+      final = stopped?.counters;
     },
-    repoRoot,
-  );
-  return new VisionWorker(config, quiet);
+  };
 }
 
 async function main() {
@@ -180,9 +227,8 @@ async function main() {
   const offered = flags.offered ? Number(flags.offered) : Math.max(1, Math.floor(e2eFramesPerSec / 2));
   log(`latency: ${offered} frames/s for ${latencySeconds} s ...`);
   const lat = await topicsFor(admin, 'lat');
-  const latWorker = workerFor(lat.id, lat.topics, env);
+  const latWorker = await latencyWorker(lat.id, lat.topics, env);
   const latCountersAt = { batches: 0, claimMs: 0, inferMs: 0, commitMs: 0, consumed: 0 };
-  await latWorker.start();
   const latencies: number[] = [];
   // Where the latency goes: capture -> read by the worker -> result produced -> visible to a reader.
   const segments = { toWorker: [] as number[], inWorker: [] as number[], toReader: [] as number[] };
@@ -211,7 +257,7 @@ async function main() {
   await until(() => latencies.length >= warm.length, 'the warm-up frames', 60_000);
   latencies.length = 0;
   for (const a of Object.values(segments)) a.length = 0;
-  const warmCounters = { ...latWorker.counters };
+  const warmCounters = latWorker.counters();
   const total = offered * latencySeconds;
   const startAt = performance.now();
   let sent = 0;
@@ -230,7 +276,8 @@ async function main() {
   await until(() => latencies.length >= total, 'every latency sample', 120_000);
   await latProducer.disconnect();
   await reader.disconnect();
-  const lk = latWorker.counters;
+  await latWorker.stop();
+  const lk = latWorker.counters();
   const nb = lk.batches - warmCounters.batches;
   Object.assign(latCountersAt, {
     batches: nb,
@@ -239,7 +286,6 @@ async function main() {
     inferMs: round((lk.inferMs - warmCounters.inferMs) / nb),
     commitMs: round((lk.commitMs - warmCounters.commitMs) / nb),
   });
-  await latWorker.stop();
   latencies.sort((a, b) => a - b);
 
   // 5. The same backlog through a worker on the baseline engine, in the same run.
@@ -268,6 +314,7 @@ async function main() {
     perMessageFramesPerSec: round(perMessageFramesPerSec),
     meanBatchSize: round(meanBatchSize),
     offeredFramesPerSec: offered,
+    latencyWorker: flags['latency-worker'],
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
