@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readModelManifest, type ModelManifest } from '../../shared/src/inference/manifest.js';
@@ -107,3 +107,26 @@ export const LINEAR_MANIFEST: ModelManifest = {
   training: { data: 'hand-set weights', command: 'none', dataDigest: `sha256:${'1'.repeat(64)}`, trainedAt: '2025-01-01T00:00:00Z' },
   metrics: {},
 };
+
+/**
+ * Copies a registry version folder to `<registry>/<name>/<folder>` (folder: the version) with the
+ * manifest's name and version set and `edit` applied: a model of a test's own, since model
+ * releases in Redis are keyed by model name across the fleet.
+ */
+export async function copyModelVersion(
+  source: string,
+  registry: string,
+  name: string,
+  version: string,
+  edit: (manifest: Record<string, unknown>) => void = () => undefined,
+  folder = version,
+): Promise<string> {
+  const dir = join(registry, name, folder);
+  await cp(source, dir, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  manifest.name = name;
+  manifest.version = version;
+  edit(manifest);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return dir;
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +18,7 @@ import { runShadow, type ShadowRunReport } from '../../services/fleetctl/src/sha
 import { encodeAnomalyScore, type AnomalyScore } from '../../shared/src/contracts/anomaly.js';
 import { addShadowCounts, readDeployment, readRelease, readShadowCounts, removeWorkerReport, reportWorkerModels } from '../../shared/src/models/releases.js';
 import { shadowReport, tallySensor } from '../../shared/src/models/shadow.js';
+import { copyModelVersion } from '../helpers/models.js';
 import { anomalyScore } from '../helpers/fixtures.js';
 import { connectTestKafka, createTopics, produce, uniqueName } from '../helpers/kafka.js';
 import { testStack } from '../helpers/stack.js';
@@ -41,15 +42,8 @@ const topics = { scores: uniqueName('fleetctl-scores'), alerts: uniqueName('flee
 const fakeWorkers: string[] = [];
 
 /** Copies the shipped model to `<registry>/<MODEL>/<version>`, with manifest changes. */
-async function copyModel(version: string, edit: (m: Record<string, unknown>) => void = () => undefined, folder = version): Promise<string> {
-  const dir = join(registry, MODEL, folder);
-  await cp(SOURCE, dir, { recursive: true });
-  const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  m.name = MODEL;
-  m.version = version;
-  edit(m);
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
-  return dir;
+function copyModel(version: string, edit: (m: Record<string, unknown>) => void = () => undefined, folder = version): Promise<string> {
+  return copyModelVersion(SOURCE, registry, MODEL, version, edit, folder);
 }
 
 function runCli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

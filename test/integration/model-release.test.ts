@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,7 +18,7 @@ import { listWorkerModels, readShadowCounts, writeRelease, type WorkerModels } f
 import { shadowReport } from '../../shared/src/models/shadow.js';
 import { connectTestKafka, produce, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
 import { testStack } from '../helpers/stack.js';
-import { simNormalisation, writeRandomAutoencoder } from '../helpers/models.js';
+import { copyModelVersion, simNormalisation, writeRandomAutoencoder } from '../helpers/models.js';
 import { createSensorTopics, readSensorOutputs, repeated, sensorTestEnv, type SensorTestSetup } from '../helpers/sensor.js';
 import { createVisionTopics, visionTestEnv } from '../helpers/vision.js';
 import { waitFor } from '../helpers/wait.js';
@@ -41,15 +41,8 @@ let registry: string;
 const topics: string[] = [];
 
 /** A copy of the shipped surface model under a name of this test's own (release keys are fleet-wide). */
-async function copyVersion(name: string, version: string, change: (m: Record<string, unknown>) => void = () => undefined): Promise<string> {
-  const dir = join(registry, name, version);
-  await cp(join(repoRoot, 'models/surface-defect-cnn/1.0.0'), dir, { recursive: true });
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  manifest.name = name;
-  manifest.version = version;
-  change(manifest);
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  return dir;
+function copyVersion(name: string, version: string, change: (m: Record<string, unknown>) => void = () => undefined): Promise<string> {
+  return copyModelVersion(join(repoRoot, 'models/surface-defect-cnn/1.0.0'), registry, name, version, change);
 }
 
 before(async () => {
@@ -204,18 +197,12 @@ test('shadow, promote and rollback under load: one inspection per frame, version
 /** A model name of this test's own (release keys are fleet-wide). */
 const testModelName = (prefix: string) => uniqueName(prefix).toLowerCase().replace(/[^a-z0-9-]/g, '-');
 
-async function renameVersion(dir: string, name: string, version: string): Promise<void> {
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, name, version }, null, 2));
-}
-
 test('sensor workers: shadow then promote mid-stream; windows and alerts carry over, the same as a run without releases, versions switch once per asset', async () => {
   const name = testModelName('pump-ae');
-  const v1 = join(registry, name, '1.0.0');
-  await writeRandomAutoencoder(v1, { window: 16, labels: SENSOR_CHANNELS, periodMs: 100, hop: 8, threshold: 1, ...(await simNormalisation()) });
-  await renameVersion(v1, name, '1.0.0');
-  await cp(v1, join(registry, name, '1.1.0'), { recursive: true });
-  await renameVersion(join(registry, name, '1.1.0'), name, '1.1.0');
+  const random = join(registry, 'random-ae');
+  await writeRandomAutoencoder(random, { window: 16, labels: SENSOR_CHANNELS, periodMs: 100, hop: 8, threshold: 1, ...(await simNormalisation()) });
+  const v1 = await copyModelVersion(random, registry, name, '1.0.0');
+  await copyModelVersion(random, registry, name, '1.1.0');
   const models = `pump-*=${v1}`;
   // 8 pumps x 40 chunks of 16 samples, with anomalies so that alerts are raised and cleared.
   const plan = createSensorPlan({ seed: 41, runId: uniqueName('run'), start: Date.now() - 3_600_000, assets: 8, format: 'chunk', chunkSize: 16, anomalyRate: 0.2 });
