@@ -15,7 +15,7 @@ import { wasmBinariesDir } from '../../shared/src/inference/tfjs-engine.js';
 import { loadLayersModelFromDir } from '../../shared/src/inference/tfjs-model-io.js';
 
 /**
- * Every shipped model (models/<name>/1.0.0) in both engines: the TF.js model on the wasm and cpu
+ * Every shipped model version (models/<name>/<version>) in both engines: the TF.js model on the wasm and cpu
  * backends and onnxruntime-node on the committed model.onnx, fresh random inputs (standard
  * normal, a new seed per run) at batch sizes 1, 7 and 32. Asserted: per batch item, the
  * infinity-norm relative error max|onnx - tfjs| / max|tfjs| <= 1e-4 (parity.ts); the
@@ -25,13 +25,17 @@ import { loadLayersModelFromDir } from '../../shared/src/inference/tfjs-model-io
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
 const REGISTRY = fileURLToPath(new URL('../../models/', import.meta.url));
-const VERSION = '1.0.0';
 const BATCHES = [1, 7, 32];
 const BACKENDS = ['wasm', 'cpu'] as const;
 const LIMIT = 1e-4;
 
 setWasmPaths(wasmBinariesDir());
-const names = (await readdir(REGISTRY, { withFileTypes: true })).filter((e) => e.isDirectory() && existsSync(join(REGISTRY, e.name, VERSION, 'model.json'))).map((e) => e.name).sort();
+/** `<name>/<version>` of every version folder with a TF.js model. */
+const names: string[] = [];
+for (const e of (await readdir(REGISTRY, { withFileTypes: true })).filter((d) => d.isDirectory())) {
+  for (const v of await readdir(join(REGISTRY, e.name))) if (existsSync(join(REGISTRY, e.name, v, 'model.json'))) names.push(`${e.name}/${v}`);
+}
+names.sort();
 const sessions: Ort.InferenceSession[] = [];
 const seed = Date.now() % 100_000;
 const figures: Record<string, { normRelErr: number; elemRelErr: number; maxAbsErr: number }> = {};
@@ -50,13 +54,14 @@ describe('ONNX export parity with TF.js', () => {
     for (const name of names) {
       test(`${name}: onnxruntime matches tfjs-${backend} (batch ${BATCHES.join(', ')})`, async () => {
         assert.ok(await tf.setBackend(backend), `tfjs backend ${backend}`);
-        const dir = join(REGISTRY, name, VERSION);
+        const dir = join(REGISTRY, name);
         const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
         const model = await loadLayersModelFromDir(dir);
         try {
           if (backend === BACKENDS[0]) {
             const fresh = encodeModel(exportLayersModel(model));
-            assert.ok(Buffer.from(fresh).equals(bytes), `${name}/${VERSION}/model.onnx is stale: run npm run export:onnx -- --model ${name}`);
+            const [modelName, version] = name.split('/');
+            assert.ok(Buffer.from(fresh).equals(bytes), `${name}/model.onnx is stale: run npm run export:onnx -- --model ${modelName} --version ${version}`);
           }
           const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
           sessions.push(session);

@@ -105,7 +105,7 @@ export async function fitAutoencoder(
  */
 export async function trainAndReload(
   o: TrainSensorOptions,
-  arch: { window: number; channels: number; units: number },
+  arch: { window: number; channels: number; units: number; recurrentActivation?: 'hardSigmoid' | 'sigmoid' },
   defaults: TrainingDefaults,
   train: WindowBlock,
 ): Promise<{ model: tf.LayersModel; fit: SensorFitResult; seed: number; backend: string }> {
@@ -158,6 +158,8 @@ export interface SimModelSpec {
   version: string;
   window: number;
   units: number;
+  /** The LSTM gates' activation (see `lstmAutoencoder`). */
+  recurrentActivation: 'hardSigmoid' | 'sigmoid';
   /** Hop between training windows. */
   trainStride: number;
   /** Hop between scored windows (calibration and evaluation): the manifest's `sequence.hop`. */
@@ -173,7 +175,7 @@ export interface SimModelSpec {
 }
 
 /**
- * `sim-asset-lstm-ae` 1.0.0. Training, calibration and evaluation runs use different seeds, so
+ * `sim-asset-lstm-ae` 1.1.0. Training, calibration and evaluation runs use different seeds, so
  * each holds pumps of its own (profiles are drawn from the seed and the asset id): the figures
  * are for pumps the model never saw. Many short pump series rather than a few long ones: the
  * pumps' ratings (flow, current, temperatures) vary far more between pumps than within one, and
@@ -181,9 +183,11 @@ export interface SimModelSpec {
  */
 export const SIM_SPEC: SimModelSpec = {
   name: 'sim-asset-lstm-ae',
-  version: '1.0.0',
+  // 1.0.0 was trained by this spec with recurrentActivation 'hardSigmoid' (git history).
+  version: '1.1.0',
   window: 64,
   units: 32,
+  recurrentActivation: 'sigmoid',
   trainStride: 64,
   scoreStride: 32,
   periodMs: 100,
@@ -226,7 +230,7 @@ async function trainSim(o: TrainSensorOptions): Promise<TrainSensorResult> {
   const norm = fitNormalisation(trainSeries);
   const train = makeWindows(trainSeries, spec.window, spec.trainStride, norm);
   log(`training data: ${train.count} windows (${((performance.now() - t) / 1000).toFixed(1)} s): ${describeRun(spec.train)}`);
-  const { model, fit, seed, backend } = await trainAndReload(o, { window: spec.window, channels: SENSOR_CHANNELS.length, units: spec.units }, spec.defaults, train);
+  const { model, fit, seed, backend } = await trainAndReload(o, { window: spec.window, channels: SENSOR_CHANNELS.length, units: spec.units, recurrentActivation: spec.recurrentActivation }, spec.defaults, train);
 
   t = performance.now();
   const cal = makeWindows(generateRun(spec.calibration), spec.window, spec.scoreStride, norm);
@@ -253,6 +257,8 @@ async function trainSim(o: TrainSensorOptions): Promise<TrainSensorResult> {
     thresholds: { anomalyScore: threshold },
     sequence: { periodMs: spec.periodMs, hop: spec.scoreStride },
     scoring,
+    // What `fleetctl models deploy` checks: the event F1 on the held-back run.
+    gate: { metric: 'f1', min: 0.95, data: `generated:${spec.heldBack.seed}:${spec.heldBack.assets}:${spec.heldBack.samplesPerAsset}:${spec.heldBack.anomalyRate}` },
     training: {
       data: `${describeRun(spec.train)}; windows of ${spec.window} samples every ${spec.trainStride}`,
       command: o.command,
