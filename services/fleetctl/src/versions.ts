@@ -11,15 +11,4 @@ export function bumpPatch(version: string): string {
   return `${m[1]}.${m[2]}.${Number(m[3]) + 1}`;
 }
 
-/** Orders versions numerically where both are semver-like, else as strings. */
-export function compareVersions(a: string, b: string): number {
-  const ma = SEMVER.exec(a);
-  const mb = SEMVER.exec(b);
-  if (ma && mb) {
-    for (let i = 1; i <= 3; i++) {
-      const d = Number(ma[i]) - Number(mb[i]);
-      if (d !== 0) return d;
-    }
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export { compareVersions } from '../../../shared/src/models/versions.js';

@@ -4,7 +4,7 @@
  * float32 matrix-product rate measured in the same run (this machine is shared and noisy: only
  * ratios within one run mean anything). No broker, no Redis.
  *
- * Cells: engine (tfjs-cpu, tfjs-wasm, onnxruntime) x model (models/<name>/1.0.0) x batch
+ * Cells: engine (tfjs-cpu, tfjs-wasm, onnxruntime) x model (the newest models/<name>/<version>) x batch
  * (1, 8, 32, 128, 512) x pool (1 and 2 threads; onnxruntime with 1 intra-op thread per pool
  * thread, and for pool 1 also with 2). Each cell: one warm-up batch per thread, then repeats of
  * `k` back-to-back batches on each of threads + 1 loops at once, so a batch always waits for the
@@ -22,7 +22,7 @@
  * at batch >= 128 / matmulGflops; target >= 0.6), `lstmOrtOverWasm` (sim-asset-lstm-ae, best
  * onnxruntime items/s / best tfjs-wasm items/s; target >= 15), each model's best per engine.
  *
- * Flags: --models a,b (default every models/*\/1.0.0), --engines tfjs-cpu,tfjs-wasm,onnxruntime,
+ * Flags: --models a,b (default every model of models/, newest version), --engines tfjs-cpu,tfjs-wasm,onnxruntime,
  * --batches 1,8,32,128,512, --cell-ms N (measuring budget per cell, default 1000),
  * --max-batch-ms N (default 2500).
  */
@@ -41,6 +41,7 @@ import { encodeModel, floatTensor, node, valueInfo } from '../../../shared/src/i
 import { loadOnnxRuntime } from '../../../shared/src/inference/ort-engine.js';
 import { createInferencePool, type InferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
+import { registryVersions } from '../../../shared/src/models/versions.js';
 import { countSequenceFlops } from '../src/sensor-architectures.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -214,10 +215,14 @@ interface Cell extends Config {
 const configLabel = (c: Config) => (c.engine === 'onnxruntime' ? `${c.pool} x ${c.ortThreads}` : `${c.pool}`);
 
 async function loadModels(names: string[] | undefined): Promise<ModelUnderTest[]> {
-  const all = names ?? (await readdir(join(repoRoot, 'models'))).filter((n) => existsSync(join(repoRoot, 'models', n, '1.0.0', 'manifest.json'))).sort();
+  const registry = join(repoRoot, 'models');
+  const all = names ?? (await readdir(registry)).filter((n) => existsSync(join(registry, n))).sort();
   return Promise.all(
     all.map(async (name) => {
-      const dir = join(repoRoot, 'models', name, '1.0.0');
+      // The newest version: the one the workers serve by default.
+      const version = (await registryVersions(registry, name)).at(-1);
+      if (version === undefined) throw new Error(`no version of ${name} in ${registry}`);
+      const dir = join(registry, name, version);
       const manifest = await readModelManifest(dir);
       let flopsPerItem = manifest.flopsPerItem;
       let flopsSource: ModelUnderTest['flopsSource'] = 'manifest';
