@@ -201,7 +201,7 @@ export class ScenarioRun {
       ALERTS_TOPIC: this.sensor.alerts,
       READINGS_DLQ_TOPIC: this.sensor.dlq,
       // The simulator's pumps only: any other asset id is dead-lettered as unknown-asset.
-      SENSOR_MODELS: 'pump-*=models/sim-asset-lstm-ae/1.0.0',
+      SENSOR_MODELS: 'pump-*=models/sim-asset-lstm-ae/1.1.0',
     };
   }
 

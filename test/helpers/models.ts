@@ -85,7 +85,7 @@ export async function writeRandomAutoencoder(
 
 /** Per-channel mean and std of the simulator's pumps, from the shipped sim model's manifest. */
 export async function simNormalisation(): Promise<{ mean: number[]; std: number[] }> {
-  const manifest = await readModelManifest(new URL('../../models/sim-asset-lstm-ae/1.0.0/', import.meta.url).pathname);
+  const manifest = await readModelManifest(new URL('../../models/sim-asset-lstm-ae/1.1.0/', import.meta.url).pathname);
   const { mean, std } = manifest.normalisation;
   if (!Array.isArray(mean) || !Array.isArray(std)) throw new Error('sim-asset-lstm-ae: expected per-channel normalisation');
   return { mean, std };

@@ -73,7 +73,7 @@ test('the console page shows live frames with defect overlays, alerts for inject
   const [visionPort, sensorPort] = await distinctFreePorts(2);
   const quiet = (service: string) => createLogger({ service, level: 'warn' });
   const vision = new VisionWorker(loadVisionConfig(visionTestEnv(v, 'models/surface-defect-cnn/1.0.0', { METRICS_PORT: String(visionPort) }), repoRoot), quiet('vision-worker'));
-  const sensorModel = join(repoRoot, 'models/sim-asset-lstm-ae/1.0.0');
+  const sensorModel = join(repoRoot, 'models/sim-asset-lstm-ae/1.1.0');
   const sensor = new SensorWorker(loadSensorConfig(sensorTestEnv(s, `pump-*=${sensorModel}`, { METRICS_PORT: String(sensorPort) }), repoRoot), quiet('sensor-worker'));
   const consoleConfig = loadConsoleConfig(
     {

@@ -22,7 +22,7 @@ import { waitFor } from '../helpers/wait.js';
  * alerts point at a real anomaly.
  */
 const repoRoot = new URL('../../', import.meta.url).pathname;
-const modelDir = new URL('../../models/sim-asset-lstm-ae/1.0.0/', import.meta.url).pathname;
+const modelDir = new URL('../../models/sim-asset-lstm-ae/1.1.0/', import.meta.url).pathname;
 let kafka: Kafka;
 let admin: Admin;
 const topics: string[] = [];

@@ -21,7 +21,7 @@ const manifest = (over: Partial<ModelManifest> = {}): ModelManifest => ({
 
 test('defaults: one route for every asset to the shipped sim model, catalog topics', () => {
   const c = loadConfig({}, '/repo');
-  assert.deepEqual(c.models, [{ pattern: '*', modelDir: '/repo/models/sim-asset-lstm-ae/1.0.0' }]);
+  assert.deepEqual(c.models, [{ pattern: '*', modelDir: '/repo/models/sim-asset-lstm-ae/1.1.0' }]);
   assert.equal(c.topics.readings, 'factory.sensor.readings.v1');
   assert.equal(c.topics.readingsDlq, 'factory.sensor.readings.v1.dlq');
   assert.equal(c.allowedLatenessMs, 1000);

@@ -16,7 +16,7 @@
  *
  * Flags: --assets N (default 48), --chunk-size N (samples per backlog chunk, default 64),
  * --samples-per-asset N (backlog, default 12800), --latency-seconds S (default 20),
- * --latency-assets N (default --assets), --model-dir DIR (default models/sim-asset-lstm-ae/1.0.0),
+ * --latency-assets N (default --assets), --model-dir DIR (default models/sim-asset-lstm-ae/1.1.0),
  * --threads N (default 1), --max-batch N (SENSOR_MAX_BATCH_SIZE, default the worker's), --engine E
  * (INFERENCE_ENGINE of the worker and the pool; default auto), --baseline-engine E (also drains the
  * same backlog with engine E and reports windowsOverBaseline).
@@ -46,7 +46,7 @@ const { values: flags } = parseArgs({
     'samples-per-asset': { type: 'string', default: '12800' },
     'latency-seconds': { type: 'string', default: '20' },
     'latency-assets': { type: 'string' },
-    'model-dir': { type: 'string', default: 'models/sim-asset-lstm-ae/1.0.0' },
+    'model-dir': { type: 'string', default: 'models/sim-asset-lstm-ae/1.1.0' },
     threads: { type: 'string', default: '1' },
     'max-batch': { type: 'string' },
     engine: { type: 'string', default: 'auto' },

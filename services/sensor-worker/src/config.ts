@@ -30,7 +30,7 @@ export interface SensorWorkerConfig extends InferenceSettings {
   /** Consumer group; also part of every transactional id and Redis key. @defaultValue 'sensor-worker' */
   groupId: string;
   topics: { readings: string; scores: string; alerts: string; readingsDlq: string };
-  /** `SENSOR_MODELS`: `pattern=dir` pairs, comma separated. @defaultValue `*=models/sim-asset-lstm-ae/1.0.0` */
+  /** `SENSOR_MODELS`: `pattern=dir` pairs, comma separated. @defaultValue `*=models/sim-asset-lstm-ae/1.1.0` */
   models: ModelRoute[];
   /** Samples from one window start to the next; default from each model's manifest (`sequence.hop`). */
   hop?: number;
@@ -68,7 +68,7 @@ export interface SensorWorkerConfig extends InferenceSettings {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const DEFAULT_MODELS = '*=models/sim-asset-lstm-ae/1.0.0';
+const DEFAULT_MODELS = '*=models/sim-asset-lstm-ae/1.1.0';
 
 function parseRoutes(r: EnvReader, repoRoot: string): ModelRoute[] {
   const raw = r.string('SENSOR_MODELS', DEFAULT_MODELS);
@@ -80,7 +80,7 @@ function parseRoutes(r: EnvReader, repoRoot: string): ModelRoute[] {
     const pattern = part.slice(0, eq).trim();
     const dir = part.slice(eq + 1).trim();
     if (eq <= 0 || dir === '' || !/^[A-Za-z0-9._:*-]{1,200}$/.test(pattern)) {
-      r.check(false, `SENSOR_MODELS: "${part}" must be <asset pattern>=<model dir>, e.g. pump-*=models/sim-asset-lstm-ae/1.0.0`);
+      r.check(false, `SENSOR_MODELS: "${part}" must be <asset pattern>=<model dir>, e.g. pump-*=models/sim-asset-lstm-ae/1.1.0`);
       continue;
     }
     routes.push({ pattern, modelDir: resolve(repoRoot, dir) });
