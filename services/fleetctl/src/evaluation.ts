@@ -7,11 +7,10 @@
  */
 import { resolve } from 'node:path';
 import type { ModelManifest } from '../../../shared/src/inference/manifest.js';
-import { loadLayersModelFromDir } from '../../../shared/src/inference/tfjs-model-io.js';
 import { useBackend } from '../../trainer/src/backend.js';
 import { TRAINABLE_MODELS } from '../../trainer/src/models.js';
 import { SENSOR_MODELS } from '../../trainer/src/sensor-models.js';
-import { evaluate } from '../../trainer/src/train.js';
+import { EVALUATED_MODELS, evaluateVersionDir } from '../../trainer/src/evaluate-version.js';
 import { REPO_ROOT } from './config.js';
 import { RefusalError } from './errors.js';
 
@@ -25,7 +24,7 @@ export interface Evaluation {
 
 /** The trainer model `name` is, or is a copy of (`<trainer name>-<suffix>`); longest match wins. */
 export function evaluatorFor(name: string): string | undefined {
-  const known = [...Object.keys(TRAINABLE_MODELS), ...Object.keys(SENSOR_MODELS)].sort((a, b) => b.length - a.length);
+  const known = [...EVALUATED_MODELS].sort((a, b) => b.length - a.length);
   return known.find((k) => name === k || name.startsWith(`${k}-`));
 }
 
@@ -45,25 +44,14 @@ export function defaultDataSpec(manifest: ModelManifest, sharedData: string): st
 export async function evaluateVersion(dir: string, manifest: ModelManifest, dataSpec: string): Promise<Evaluation> {
   const name = evaluatorFor(manifest.name);
   if (name === undefined) {
-    throw new RefusalError(`no evaluation for ${manifest.name}: the trainer knows ${[...Object.keys(TRAINABLE_MODELS), ...Object.keys(SENSOR_MODELS)].join(', ')}`, { check: 'evaluation' });
+    throw new RefusalError(`no evaluation for ${manifest.name}: the trainer knows ${EVALUATED_MODELS.join(', ')}`, { check: 'evaluation' });
   }
   const data = resolveDataSpec(dataSpec);
   await useBackend('wasm');
   const started = performance.now();
-  const vision = TRAINABLE_MODELS[name];
   let figures: Record<string, unknown>;
   try {
-    if (vision) {
-      const model = await loadLayersModelFromDir(dir);
-      try {
-        const set = await vision.evaluationSet(data);
-        figures = { data: set.description, ...(await evaluate(model, set)) };
-      } finally {
-        model.dispose();
-      }
-    } else {
-      figures = await SENSOR_MODELS[name]!.evaluate(dir, data);
-    }
+    figures = await evaluateVersionDir(name, dir, data);
   } catch (err) {
     throw new RefusalError(`evaluation on ${dataSpec} failed: ${(err as Error).message}`, { check: 'evaluation' });
   }

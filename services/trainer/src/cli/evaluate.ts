@@ -10,33 +10,17 @@
  */
 import { resolve } from 'node:path';
 import { readModelManifest } from '../../../../shared/src/inference/manifest.js';
-import { loadLayersModelFromDir, modelVersionDir } from '../../../../shared/src/inference/tfjs-model-io.js';
+import { modelVersionDir } from '../../../../shared/src/inference/tfjs-model-io.js';
 import { TRAIN_BACKENDS, useBackend, type TrainBackend } from '../backend.js';
 import { TRAINABLE_MODELS } from '../models.js';
 import { SENSOR_MODELS } from '../sensor-models.js';
-import { evaluate } from '../train.js';
+import { EVALUATED_MODELS, evaluateVersionDir } from '../evaluate-version.js';
 import { DEFAULT_DATA, REPO_ROOT, UsageError, parseFlags, runCli } from './args.js';
 import { runMain } from '../../../../shared/src/lifecycle/run-main.js';
 
-const USAGE = `usage: npm run evaluate -- --model ${[...Object.keys(TRAINABLE_MODELS), ...Object.keys(SENSOR_MODELS)].join('|')} [--version 1.0.0]
+const USAGE = `usage: npm run evaluate -- --model ${EVALUATED_MODELS.join('|')} [--version 1.0.0]
        [--data ../shared/data | generated:<seed>:<frames>[:<defectRate>] | generated:<seed>:<assets>:<samplesPerAsset>[:<anomalyRate>]
         | ../shared/data/tep/data | ../shared/data/nab] [--registry models] [--backend wasm|cpu]`;
-
-/** Sensor models: figures from the model's own `evaluate` (scores through `scoreWindow`). */
-async function evaluateSensor(flags: Map<string, string>, backend: TrainBackend): Promise<number> {
-  const spec = SENSOR_MODELS[flags.get('model') ?? ''];
-  if (!spec) throw new UsageError(`--model must be one of ${[...Object.keys(TRAINABLE_MODELS), ...Object.keys(SENSOR_MODELS)].join(', ')}`);
-  const version = flags.get('version') ?? spec.version;
-  const dir = modelVersionDir(resolve(flags.get('registry') ?? resolve(REPO_ROOT, 'models')), spec.name, version);
-  const dataFlag = flags.get('data');
-  const data = dataFlag === undefined ? spec.defaultData(process.env.SHARED_DATA ?? DEFAULT_DATA) : dataFlag.startsWith('generated:') ? dataFlag : resolve(dataFlag);
-  await useBackend(backend);
-  const manifest = await readModelManifest(dir);
-  const started = performance.now();
-  const figures = await spec.evaluate(dir, data);
-  console.log(JSON.stringify({ model: manifest.name, version: manifest.version, backend, seconds: Math.round((performance.now() - started) / 100) / 10, ...figures }));
-  return 0;
-}
 
 async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, ['model', 'version', 'data', 'registry', 'backend']);
@@ -46,28 +30,22 @@ async function main(argv: string[]): Promise<number> {
   }
   const backend = flags.get('backend') ?? 'wasm';
   if (!(TRAIN_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be wasm or cpu`);
-  const spec = TRAINABLE_MODELS[flags.get('model') ?? ''];
-  if (!spec) return evaluateSensor(flags, backend as TrainBackend);
+  const name = flags.get('model') ?? '';
+  const vision = TRAINABLE_MODELS[name];
+  const spec = vision ?? SENSOR_MODELS[name];
+  if (!spec) throw new UsageError(`--model must be one of ${EVALUATED_MODELS.join(', ')}`);
   const version = flags.get('version') ?? spec.version;
   const dir = modelVersionDir(resolve(flags.get('registry') ?? resolve(REPO_ROOT, 'models')), spec.name, version);
   const dataFlag = flags.get('data');
-  const data = dataFlag === undefined ? spec.heldBackSpec(DEFAULT_DATA) : dataFlag.startsWith('generated:') ? dataFlag : resolve(dataFlag);
+  const defaultData = vision ? vision.heldBackSpec(DEFAULT_DATA) : SENSOR_MODELS[name]!.defaultData(process.env.SHARED_DATA ?? DEFAULT_DATA);
+  const data = dataFlag === undefined ? defaultData : dataFlag.startsWith('generated:') ? dataFlag : resolve(dataFlag);
   await useBackend(backend as TrainBackend);
   const manifest = await readModelManifest(dir);
-  const model = await loadLayersModelFromDir(dir);
   const started = performance.now();
-  const set = await spec.evaluationSet(data);
-  const report = await evaluate(model, set);
-  console.log(
-    JSON.stringify({
-      model: manifest.name,
-      version: manifest.version,
-      backend,
-      data: set.description,
-      seconds: Math.round((performance.now() - started) / 100) / 10,
-      ...report,
-    }),
-  );
+  const figures = await evaluateVersionDir(name, dir, data);
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  // Vision figures lead with the set's description, as before the seconds.
+  console.log(JSON.stringify({ model: manifest.name, version: manifest.version, backend, ...('data' in figures ? { data: figures.data } : {}), seconds, ...figures }));
   return 0;
 }
 
