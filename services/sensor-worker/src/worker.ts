@@ -213,8 +213,7 @@ export class SensorWorker {
       checkpointTtlMs: c.checkpointTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      // Per-record lines carry the versions of the models this worker serves (`name@version,...`).
-      logger: this.logger.child({ modelVersion: [...models.values()].map((m) => m.live.model.key).join(',') }),
+      logger: this.released!.recordLogger(),
       route: (assetId) => {
         const name = this.routeName!(assetId);
         return name === undefined ? undefined : models.get(name)?.live.view;

@@ -151,7 +151,7 @@ export class VisionWorker {
       dedupeTtlMs: this.config.dedupeTtlMs,
       redis: context.redis,
       transactions: context.transactions,
-      logger: this.logger.child({ modelVersion: current.live.model.key }),
+      logger: this.released!.recordLogger(),
       models: () => ({
         live: { served: current.live.view, infer: (x) => current.live.model.batcher.submit(x) },
         ...(shadow ? { shadow: { served: shadow.view, infer: (x: Float32Array) => shadow.model.batcher.submit(x) } } : {}),

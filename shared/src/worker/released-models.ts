@@ -92,6 +92,7 @@ export class ReleasedModels<T> {
   private readonly inflight = new Map<number, number>();
   private generationWaiters: (() => void)[] = [];
   private readonly tallies = new Map<string, { name: string; candidate: string; counts: ShadowCounts }>();
+  private recordLog: { generation: number; logger: Logger } | undefined;
   private closed = false;
 
   private constructor(private readonly o: ReleasedModelsOptions<T>) {
@@ -132,6 +133,18 @@ export class ReleasedModels<T> {
   /** Every model served now, by name. */
   all(): Map<string, CurrentModels<T>> {
     return new Map([...this.entries].map(([name, e]) => [name, e.current]));
+  }
+
+  /**
+   * The logger of per-record lines: they carry the live versions (`modelVersion`:
+   * `name@version`, comma separated), made once per switch rather than once per batch.
+   */
+  recordLogger(): Logger {
+    if (this.recordLog?.generation !== this.generation) {
+      const modelVersion = [...this.entries.values()].map((e) => e.current.live.model.key).join(',');
+      this.recordLog = { generation: this.generation, logger: this.o.logger.child({ modelVersion }) };
+    }
+    return this.recordLog.logger;
   }
 
   /** Marks a batch's preparation as started with the models current now; call the result when it ends. */
