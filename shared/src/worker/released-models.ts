@@ -38,7 +38,6 @@ import type { ServedPoolModel, WorkerInference } from './worker-inference.js';
 /** One loaded version and this worker kind's view of it (what its pipeline reads). */
 export interface ServedVersion<T> {
   version: string;
-  dir: string;
   model: ServedPoolModel;
   view: T;
 }
@@ -113,7 +112,7 @@ export class ReleasedModels<T> {
     for (const { dir, model } of configured) {
       const name = model.manifest.name;
       if (r.entries.has(name)) continue;
-      r.entries.set(name, { name, root: o.registryRoot ?? dirname(dirname(dir)), current: { live: { version: model.manifest.version, dir, model, view: o.view(model) } }, seq: 0 });
+      r.entries.set(name, { name, root: o.registryRoot ?? dirname(dirname(dir)), current: { live: { version: model.manifest.version, model, view: o.view(model) } }, seq: 0 });
     }
     try {
       await r.redis.connect();
@@ -283,7 +282,7 @@ export class ReleasedModels<T> {
       await this.o.inference.unload(model.key);
       throw new Refusal(`${model.key} cannot replace ${entry.name}@${compareTo.version} in place: ${why}`);
     }
-    const served = { version, dir, model, view };
+    const served = { version, model, view };
     loaded.push(served);
     return served;
   }
