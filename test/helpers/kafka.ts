@@ -82,6 +82,9 @@ export async function consumeMessages(kafka: Kafka, topic: string, options: Cons
     }
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
+      // A group of its own per call: committed offsets serve nothing, and kafkajs's eachMessage
+      // would commit after every message and fetch again only after those commits.
+      autoCommit: false,
       eachMessage: async ({ partition, message }) => {
         const start = options.fromOffsets?.get(partition);
         if (start !== undefined && BigInt(message.offset) < BigInt(start)) return;
