@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
+import { installPooledEncoder } from './kafkajs-encoder.js';
 
 export interface KafkaClientOptions {
   /** host:port list. */
@@ -42,6 +43,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
   // product uses the default (murmur2, Java-compatible) on purpose.
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   const log = options.logger?.child({ component: 'kafkajs' });
+  // Pooled buffers for kafkajs's request encoding (see kafkajs-encoder.ts).
+  if (!installPooledEncoder()) log?.warn('kafkajs is not the version its encoder was checked against: encoding with its own zero-filled buffers');
   return new Kafka({
     brokers: options.brokers,
     clientId: options.clientId,
