@@ -1,8 +1,4 @@
-/**
- * Version names: `<major>.<minor>.<patch>` with an optional `-pre`/`+build` tail (what the
- * manifest schema's version pattern admits is wider; only what `bumpPatch` can bump is parsed).
- */
-const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
+import { SEMVER } from '../../../shared/src/models/versions.js';
 
 /** `1.0.0` -> `1.0.1`; `1.2.3-rc1` -> `1.2.4`. Throws a RangeError for anything else. */
 export function bumpPatch(version: string): string {

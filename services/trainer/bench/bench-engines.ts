@@ -216,7 +216,8 @@ const configLabel = (c: Config) => (c.engine === 'onnxruntime' ? `${c.pool} x ${
 
 async function loadModels(names: string[] | undefined): Promise<ModelUnderTest[]> {
   const registry = join(repoRoot, 'models');
-  const all = names ?? (await readdir(registry)).filter((n) => existsSync(join(registry, n))).sort();
+  // Every model of the registry (a folder with at least one version), unless named.
+  const all = names ?? (await Promise.all((await readdir(registry)).map(async (n) => ((await registryVersions(registry, n)).length > 0 ? [n] : [])))).flat().sort();
   return Promise.all(
     all.map(async (name) => {
       // The newest version: the one the workers serve by default.

@@ -3,7 +3,11 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
+/**
+ * Version names: `<major>.<minor>.<patch>` with an optional `-pre`/`+build` tail (what the
+ * manifest schema's version pattern admits is wider; only this is ordered numerically).
+ */
+export const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
 
 /** Orders versions numerically where both are semver-like, else as strings. */
 export function compareVersions(a: string, b: string): number {
