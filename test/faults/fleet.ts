@@ -20,7 +20,7 @@ import { createKafka } from '../../shared/src/kafka/client.js';
 import { freePort, waitFor } from '../../deploy/local/processes.js';
 import { REPO_ROOT, stackDown, stackUp, type StackOptions } from '../../deploy/local/stack.js';
 import { createTopics, readTopicToEnd, uniqueName } from '../helpers/kafka.js';
-import { readyzOk } from '../helpers/ops.js';
+import { healthzAnswers, readyzOk } from '../helpers/ops.js';
 import { ownStackOptions } from '../helpers/stack.js';
 
 export type WorkerKind = 'vision' | 'sensor';
@@ -118,6 +118,11 @@ class WorkerProcess {
   /** `/readyz` answered 200 (false when it answered otherwise or not at all). */
   ready(): Promise<boolean> {
     return readyzOk(this.port);
+  }
+
+  /** Its ops server answers: the process is past loading its modules and handles SIGTERM itself. */
+  started(): Promise<boolean> {
+    return healthzAnswers(this.port);
   }
 
   get alive(): boolean {
@@ -314,6 +319,14 @@ export class ScenarioRun {
   async stopAll(): Promise<WorkerExit[]> {
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
+    // A worker restarted after a fault may still be loading its modules when the rest has caught
+    // up; a SIGTERM then meets no handler yet and ends it by the signal. The graceful stop under
+    // test is that of a started worker: wait until each has its ops server up.
+    await waitFor(async () => (await Promise.all(this.workers.map(async (w) => !w.alive || (await w.started())))).every(Boolean), {
+      what: 'every running worker to have started (ops server up)',
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
     const exits = await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.signal('SIGTERM')));
     for (const w of this.workers) w.close();
     return exits;

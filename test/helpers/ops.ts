@@ -3,15 +3,25 @@
  * suite and the soak.
  */
 
+/** The status `path` of the ops server on `port` answered with, or undefined when it did not answer. */
+async function opsStatus(port: number, path: string): Promise<number | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `/readyz` answered 200 (false when it answered otherwise or not at all). */
 export async function readyzOk(port: number): Promise<boolean> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
-    await r.arrayBuffer();
-    return r.ok;
-  } catch {
-    return false;
-  }
+  return (await opsStatus(port, '/readyz')) === 200;
+}
+
+/** `/healthz` answered at all: the worker's ops server is up, so its entry point has installed its signal handlers. */
+export async function healthzAnswers(port: number): Promise<boolean> {
+  return (await opsStatus(port, '/healthz')) !== undefined;
 }
 
 /** The value of the first sample line `name{labels} value` in Prometheus text where every given label matches. */
