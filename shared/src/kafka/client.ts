@@ -1,3 +1,5 @@
+// First: it must run before kafkajs loads (kafkajs-patches.ts).
+import { fastProduce } from './kafkajs-patches.js';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 import { installPooledEncoder } from './kafkajs-encoder.js';
@@ -45,6 +47,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
   const log = options.logger?.child({ component: 'kafkajs' });
   // Pooled buffers for kafkajs's request encoding (see kafkajs-encoder.ts).
   if (!installPooledEncoder()) log?.warn('kafkajs is not the version its encoder was checked against: encoding with its own zero-filled buffers');
+  // One-buffer produce requests and one-pass grouping (see kafkajs-produce.ts).
+  if (fastProduce.reasons.length > 0) log?.warn({ ...fastProduce }, `kafkajs produce requests partly use kafkajs's own encoding: ${fastProduce.reasons.join('; ')}`);
   return new Kafka({
     brokers: options.brokers,
     clientId: options.clientId,

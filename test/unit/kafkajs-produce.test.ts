@@ -1,0 +1,128 @@
+// First, as in client.ts: the patches go in before kafkajs loads.
+import { fastProduce } from '../../shared/src/kafka/kafkajs-patches.js';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { mock, test } from 'node:test';
+import { encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
+
+const require = createRequire(import.meta.url);
+const Long = require('kafkajs/src/utils/long') as { fromValue(v: number): unknown };
+const { Types: Compression } = require('kafkajs/src/protocol/message/compression') as { Types: Record<string, number> };
+const V3 = require.resolve('kafkajs/src/protocol/requests/produce/v3/request');
+
+/** What kafkajs's producer now gets for produce v3-v7 (its v7 request wraps v3's). */
+const patched = () => require(V3) as ProduceRequestFactory;
+const original = () => kafkajsProduceV3()!;
+
+/** Encodes with both at one fixed clock (messages without a timestamp take Date.now()). */
+async function both(args: ProduceRequestArgs): Promise<[Buffer, Buffer]> {
+  const now = mock.method(Date, 'now', () => 1_790_000_123_456);
+  try {
+    const a = await original()(args).encode();
+    const b = await patched()(args).encode();
+    return [a.buf.subarray(0, a.offset), b.buf.subarray(0, b.offset)];
+  } finally {
+    now.mock.restore();
+  }
+}
+
+type Message = ProduceRequestArgs['topicData'][number]['partitions'][number]['messages'][number];
+
+/** Every shape the product writes, and some it does not: keys, values, headers, timestamps, UTF-8. */
+function messages(count: number, seed: number, withTimestamps: 'none' | 'all' | 'some'): Message[] {
+  const sizes = [0, 1, 37, 127, 128, 511, 512, 4095, 16_384, 70_000, 200_000];
+  return Array.from({ length: count }, (_, i) => {
+    const n = sizes[(i + seed) % sizes.length]!;
+    const m: Message = {
+      key: i % 4 === 0 ? null : i % 4 === 1 ? `asset-${i}-ñø€` : i % 4 === 2 ? Buffer.from(`camera-${i}`) : '',
+      value: i % 7 === 6 ? `{"text":"välue ${i}"}` : Buffer.from(Array.from({ length: n }, (_, k) => (k * 31 + i + seed) % 251)),
+      headers:
+        i % 3 === 0
+          ? { 'content-type': 'application/json', 'event-id': `e-${seed}-${i}`, multi: ['a', Buffer.from('b'), 'ü'] }
+          : i % 3 === 1
+            ? {}
+            : undefined,
+    };
+    if (withTimestamps === 'all' || (withTimestamps === 'some' && i % 2 === 0)) m.timestamp = String(1_790_000_000_000 + ((i * 7919) % 100_000));
+    return m;
+  });
+}
+
+function args(over: Partial<ProduceRequestArgs>, topicData: ProduceRequestArgs['topicData']): ProduceRequestArgs {
+  return { acks: -1, timeout: 30_000, transactionalId: 'vision.g.frames.3', producerId: Long.fromValue(4242), producerEpoch: 3, topicData, ...over };
+}
+
+test('both patches are in place when they load before kafkajs', () => {
+  assert.deepEqual(fastProduce, { produceRequest: true, grouping: true, reasons: [] });
+  assert.notEqual(patched(), original());
+  assert.equal(require('kafkajs/src/producer/groupMessagesPerPartition'), groupMessagesPerPartition);
+});
+
+test('produce requests encode to the bytes kafkajs itself writes', async () => {
+  const cases: [string, ProduceRequestArgs][] = [
+    ['transactional, two topics, no timestamps', args({}, [
+      { topic: 'quality.inspections.v1', partitions: [{ partition: 0, firstSequence: 17, messages: messages(11, 0, 'none') }, { partition: 5, firstSequence: 2, messages: messages(3, 4, 'none') }] },
+      { topic: 'maintenance.anomaly-scores.v1', partitions: [{ partition: 11, firstSequence: 0, messages: messages(4, 1, 'none') }] },
+    ])],
+    ['idempotent, not transactional, given timestamps', args({ transactionalId: null }, [{ topic: 't', partitions: [{ partition: 1, firstSequence: 9, messages: messages(20, 2, 'all') }] }])],
+    ['defaults: no transactional id, producer id or epoch', { acks: 1, timeout: 5000, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: messages(5, 3, 'none') }] }] }],
+    // Timestamps with and without: deltas of years (varlongs past 32 bits), negative ones (kafkajs sorts them as strings).
+    ['mixed timestamps', args({}, [{ topic: 't', partitions: [{ partition: 2, firstSequence: 0, messages: [...messages(9, 5, 'some'), { key: 'k', value: Buffer.from('v'), timestamp: '999' }] }] }])],
+    // Offset deltas past one and two varint bytes.
+    ['9,000 small records', args({}, [{ topic: 'maintenance.anomaly-scores.v1', partitions: [{ partition: 3, firstSequence: 123_456, messages: Array.from({ length: 9000 }, (_, i) => ({ key: `asset-${i % 48}`, value: Buffer.from(`{"score":${i}}`), headers: { 'content-type': 'application/json', 'event-id': `w-${i}` } })) }] }])],
+    ['empty transactional id', args({ transactionalId: '' }, [{ topic: 't', partitions: [{ partition: 0, messages: messages(2, 6, 'none') }] }])],
+  ];
+  for (const [name, a] of cases) {
+    // The fast path takes every one of these (else the comparison below would be kafkajs against itself).
+    assert.ok(encodeProduceV3(a, kafkajsEncodingDeps()), `${name}: the fast path declined it`);
+    const [want, got] = await both(a);
+    assert.ok(got.equals(want), `${name}: ${got.length} bytes against kafkajs's ${want.length}`);
+  }
+});
+
+test('what the fast path does not take is encoded (or refused) by kafkajs itself', async () => {
+  const one = (m: Message, over: Partial<ProduceRequestArgs> = {}) => args(over, [{ topic: 't', partitions: [{ partition: 0, messages: [m] }] }]);
+  // Compression: kafkajs's own encoding, so the same bytes.
+  const gzip = one({ key: 'k', value: Buffer.alloc(3000, 7) }, { compression: Compression.GZIP! });
+  assert.equal(encodeProduceV3(gzip, kafkajsEncodingDeps()), undefined);
+  const [want, got] = await both(gzip);
+  assert.ok(got.equals(want));
+  // Inputs kafkajs refuses: the same error from both.
+  for (const [name, m] of [
+    ['a fractional timestamp', { key: 'k', value: 'v', timestamp: 1.5 }],
+    ['a numeric header value', { key: 'k', value: 'v', headers: { n: 5 } }],
+    ['a null header value', { key: 'k', value: 'v', headers: { n: null } }],
+  ] as [string, Message][]) {
+    const errorOf = async (f: ProduceRequestFactory) => {
+      try {
+        await f(one(m)).encode();
+        return 'no error';
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    };
+    const [a, b] = [await errorOf(original()), await errorOf(patched())];
+    assert.notEqual(a, 'no error', `${name}: kafkajs refuses it`);
+    assert.equal(b, a, name);
+  }
+});
+
+test('one-pass grouping gives what kafkajs grouping gives, partitions and order alike', () => {
+  // kafkajs's own module, compiled from its file (the cache now holds the patch).
+  const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
+  const m = new Module(path) as Module & { _compile(code: string, file: string): void };
+  m._compile(readFileSync(path, 'utf8'), path);
+  const kafkajsGrouping = m.exports as GroupMessagesPerPartition;
+  assert.notEqual(kafkajsGrouping, groupMessagesPerPartition);
+  const partitionMetadata = Array.from({ length: 12 }, (_, i) => ({ partitionId: i }));
+  const msgs = Array.from({ length: 500 }, (_, i) => ({ key: `k${(i * 7919) % 97}`, value: String(i) }));
+  const partitioner = ({ message }: { message: unknown }) => Number((message as { key: string }).key.slice(1)) % 12;
+  for (const input of [msgs, msgs.slice(0, 1), []]) {
+    const a = kafkajsGrouping({ topic: 't', partitionMetadata, messages: input, partitioner });
+    const b = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages: input, partitioner });
+    assert.deepEqual(b, a);
+    assert.deepEqual(Object.keys(b), Object.keys(a));
+  }
+  assert.deepEqual(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: msgs, partitioner }), {});
+});
