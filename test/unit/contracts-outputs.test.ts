@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  anomalyScoreSchema,
   decodeAlertEvent,
   decodeAnomalyScore,
   encodeAlertEvent,
   encodeAnomalyScore,
+  isValidAnomalyScore,
+  type AnomalyScore,
 } from '../../shared/src/contracts/anomaly.js';
 import { decodeDeadLetter, encodeDeadLetter, DLQ_HEADERS } from '../../shared/src/contracts/dead-letter.js';
 import { ContractViolation } from '../../shared/src/contracts/errors.js';
@@ -107,5 +110,50 @@ describe('dead-letter contract', () => {
   test('a record without the error headers is not a dead letter', () => {
     const r = decodeDeadLetter(original);
     assert.ok(!r.ok && r.error.reason === 'missing-header' && r.error.field === `header:${DLQ_HEADERS.reason}`);
+  });
+});
+
+describe('anomaly score encoding', () => {
+  test('the hand-written anomaly score check passes only what the schema takes unchanged', () => {
+    const bad: unknown[] = [undefined, null, NaN, Infinity, -Infinity, -1, -0.5, 1.5, 2 ** 53, 8_640_000_000_000_001, '', 'x'.repeat(129), ' pump', 'pump 7', '7', true, [], {}, [1], { a: 1 }];
+    const fields: string[][] = [
+      ['assetId'], ['windowId'], ['windowStart'], ['windowEnd'], ['score'], ['threshold'], ['anomalous'], ['afterGap'], ['contributions'],
+      ['contributions', 'vibration'], ['contributions', '9lives'], ['contributions', 'a b'], ['contributions', 'x'.repeat(65)], ['contributions', 'fine_name'],
+      ['model'], ['model', 'name'], ['model', 'version'], ['model', 'engine'], ['model', 'extra'],
+      ['processing'], ['processing', 'worker'], ['processing', 'receivedAt'], ['processing', 'producedAt'], ['processing', 'extra'], ['extra'],
+    ];
+    const variants: unknown[] = [anomalyScore, { ...anomalyScore, contributions: {} }, { ...anomalyScore, model: { ...anomalyScore.model, engine: 'e'.repeat(64) } }];
+    for (const path of fields) {
+      for (const value of [...bad, 0, 5, 'fine', 'pump-8@1', false]) {
+        const v = structuredClone(anomalyScore) as unknown as Record<string, Record<string, unknown>>;
+        if (path.length === 1) v[path[0]!] = value as Record<string, unknown>;
+        else v[path[0]!]![path[1]!] = value;
+        variants.push(v);
+      }
+      // The field missing.
+      const v = structuredClone(anomalyScore) as unknown as Record<string, Record<string, unknown>>;
+      if (path.length === 1) delete v[path[0]!];
+      else delete v[path[0]!]![path[1]!];
+      variants.push(v);
+    }
+    variants.push(Object.assign(Object.create({ inherited: 1 }) as object, anomalyScore));
+    let passed = 0;
+    for (const v of variants) {
+      if (!isValidAnomalyScore(v as AnomalyScore)) continue;
+      passed += 1;
+      const parsed = anomalyScoreSchema.safeParse(v);
+      assert.ok(parsed.success, `passed by hand, refused by the schema: ${JSON.stringify(v)}`);
+      // Unchanged: what the schema would write is what goes out.
+      assert.deepEqual(JSON.parse(JSON.stringify(v)), JSON.parse(JSON.stringify(parsed.data)));
+      assert.deepEqual(JSON.parse(encodeAnomalyScore(v as AnomalyScore).value.toString()), parsed.data);
+    }
+    // The scores workers write do take the fast path; the check is not vacuous.
+    assert.ok(isValidAnomalyScore(anomalyScore));
+    assert.ok(passed >= 3 && passed < variants.length / 2, `${passed} of ${variants.length} passed`);
+    // What the check refuses still goes through the schema: stripped, or refused with the field.
+    const withExtra = { ...anomalyScore, extra: 1 } as AnomalyScore;
+    assert.ok(!isValidAnomalyScore(withExtra));
+    assert.deepEqual(JSON.parse(encodeAnomalyScore(withExtra).value.toString()), anomalyScore);
+    assert.throws(() => encodeAnomalyScore({ ...anomalyScore, score: NaN }), (err: unknown) => err instanceof ContractViolation && err.field === 'score');
   });
 });

@@ -31,7 +31,7 @@ export interface SensorPipelineDeps {
   logger: Logger;
   /** The asset's model, or undefined when none is configured for it. */
   route: (assetId: string) => SequenceModel | undefined;
-  /** One normalised window in, its reconstruction out (through the model's micro-batcher). */
+  /** One normalised window in, its reconstruction out (through the model's micro-batcher); `x` is read, never changed or transferred (the scoring reads it afterwards). */
   reconstruct: (model: SequenceModel, x: Float32Array) => Promise<Float32Array>;
   /** During a shadow run: the candidate beside a live model (scored, compared, never published). */
   shadow?: (live: SequenceModel) => SequenceModel | undefined;
@@ -230,8 +230,9 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
   const shadowPairs = new Map<SequenceModel, SensorShadowPair[]>();
   let shadowError: unknown;
   const scoreWith = async (m: SequenceModel, window: SensorWindow) => {
-    const x = normalise(window.values, m.normalisation, m.channels.length) as Float32Array;
-    const y = await deps.reconstruct(m, Float32Array.from(x));
+    const x = normalise(window.values, m.normalisation, m.channels.length, new Float32Array(window.values.length)) as Float32Array;
+    // The micro-batcher copies x into its batch: x stays this window's own for the scoring below.
+    const y = await deps.reconstruct(m, x);
     return scoreWindow(x, y, m.size, m.channels.length, m.scoring);
   };
   const scored = await Promise.all(

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Decoded } from './errors.js';
 import { decodeJson, encodeJson } from './json.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
-import { channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
+import { ID_PATTERN } from './headers.js';
+import { CHANNEL_PATTERN, channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
 
 const MAX_RESULT_BYTES = 1024 * 1024;
 const nonNegative = z.number().min(0, { message: 'must be a finite number >= 0' });
@@ -45,7 +46,32 @@ export type AlertEvent = z.infer<typeof alertEventSchema>;
 /** Event id of an alert event: one raise and one clear per alert id. */
 export const alertEventId = (a: Pick<AlertEvent, 'alertId' | 'state'>): string => `${a.alertId}:${a.state}`;
 
-export const encodeAnomalyScore = (v: AnomalyScore): OutboundRecord => encodeJson(anomalyScoreSchema, v, v.assetId, v.windowId);
+// The schema's rules, by hand, for the score a sensor worker writes per window (zod's parse was
+// a tenth of the worker's main thread in the drain of `npm run bench:sensor`). Only values the
+// schema takes unchanged pass: exactly its keys, nothing it would strip. A property test
+// (test/unit/contracts-outputs.test.ts) holds it to the schema.
+const isId = (v: unknown) => typeof v === 'string' && ID_PATTERN.test(v);
+const isEpochMs = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 8_640_000_000_000_000;
+const isNonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isShortText = (v: unknown, max: number) => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+const hasKeys = (v: Record<string, unknown>, n: number) => Object.keys(v).length === n;
+
+/** True when the anomaly score schema accepts `v` as it is (see above). */
+export function isValidAnomalyScore(v: AnomalyScore): boolean {
+  if (!isPlainObject(v) || !hasKeys(v, 11)) return false;
+  if (!isId(v.assetId) || !isId(v.windowId) || !isEpochMs(v.windowStart) || !isEpochMs(v.windowEnd)) return false;
+  if (!isNonNegative(v.score) || !isNonNegative(v.threshold) || typeof v.anomalous !== 'boolean' || typeof v.afterGap !== 'boolean') return false;
+  const c: unknown = v.contributions;
+  if (!isPlainObject(c)) return false;
+  for (const k of Object.keys(c)) if (!CHANNEL_PATTERN.test(k) || !isNonNegative(c[k])) return false;
+  const m: unknown = v.model;
+  if (!isPlainObject(m) || !hasKeys(m, 3) || !isId(m.name) || !isId(m.version) || !isShortText(m.engine, 64)) return false;
+  const p: unknown = v.processing;
+  return isPlainObject(p) && hasKeys(p, 3) && isShortText(p.worker, 128) && isEpochMs(p.receivedAt) && isEpochMs(p.producedAt);
+}
+
+export const encodeAnomalyScore = (v: AnomalyScore): OutboundRecord => encodeJson(anomalyScoreSchema, v, v.assetId, v.windowId, isValidAnomalyScore);
 export const decodeAnomalyScore = (r: InboundRecord): Decoded<AnomalyScore> => decodeJson(r, anomalyScoreSchema, MAX_RESULT_BYTES);
 export const encodeAlertEvent = (v: AlertEvent): OutboundRecord => encodeJson(alertEventSchema, v, v.assetId, alertEventId(v));
 export const decodeAlertEvent = (r: InboundRecord): Decoded<AlertEvent> => decodeJson(r, alertEventSchema, MAX_RESULT_BYTES);
