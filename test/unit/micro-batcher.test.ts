@@ -94,6 +94,36 @@ test('with no delay an item leaves at once, alone if nothing else waits', async 
   assert.equal(await r, 10);
 });
 
+test('dispatchWhenIdle: what arrives while no batch runs leaves at once, with the rest of its turn', async () => {
+  const c = controlledRun();
+  const b = createMicroBatcher({ maxBatchSize: 100, maxDelayMs: 60_000, maxInFlight: 2, run: c.run, dispatchWhenIdle: true });
+  // One caller's items of one turn (a frame's tiles) go together, not one by one.
+  const first = [1, 2, 3].map((x) => b.submit(x));
+  assert.equal(c.batches.length, 0, 'not within the submitting turn');
+  await c.batchCount(1);
+  assert.deepEqual(c.batches[0]!.items, [1, 2, 3]);
+  // A batch runs: the next items wait for the delay (or a full batch), as without the option.
+  const second = [4, 5].map((x) => b.submit(x));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.batches.length, 1, 'queued behind the running batch');
+  // The engine goes idle with items queued: they leave at once.
+  c.batches[0]!.finish();
+  await c.batchCount(2);
+  assert.deepEqual(c.batches[1]!.items, [4, 5]);
+  c.batches[1]!.finish();
+  assert.deepEqual(await Promise.all([...first, ...second]), [10, 20, 30, 40, 50]);
+  // Without the option the same items wait for the delay.
+  const waiting = createMicroBatcher({ maxBatchSize: 100, maxDelayMs: 60_000, run: c.run });
+  void waiting.submit(9);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(c.batches.length, 2, 'the default waits for the delay');
+  void waiting.drain();
+  await c.batchCount(3);
+  c.batches[2]!.finish();
+});
+
 test('bad options are refused with the option named', () => {
   const run = (x: number[]) => Promise.resolve(x);
   assert.throws(() => createMicroBatcher({ maxBatchSize: 0, maxDelayMs: 1, run }), /maxBatchSize/);

@@ -4,6 +4,12 @@
  * oldest has waited `maxDelayMs`, whichever comes first. Each caller awaits only its own items.
  * At most `maxInFlight` batches run at once (one per inference thread keeps every thread busy
  * without queueing work the pool cannot start).
+ *
+ * With `dispatchWhenIdle`, items that arrive while no batch runs leave at once (with everything
+ * submitted in the same turn of the event loop) instead of waiting `maxDelayMs` for company: an
+ * idle engine gains nothing by waiting, and under load, when batches are running, items queue
+ * and batch up as before. Work-conserving batching keeps the delay out of the latency at light
+ * load (docs/architecture.md).
  */
 export interface MicroBatcherOptions<I, O> {
   /** Most items in one batch. */
@@ -16,6 +22,8 @@ export interface MicroBatcherOptions<I, O> {
   run: (items: I[]) => Promise<O[]>;
   /** Called after each batch with its size (for metrics). */
   onBatch?: (size: number, ms: number) => void;
+  /** Items arriving while no batch runs leave at once, without the delay. @defaultValue false */
+  dispatchWhenIdle?: boolean;
 }
 
 export interface MicroBatcher<I, O> {
@@ -46,6 +54,8 @@ export function createMicroBatcher<I, O>(options: MicroBatcherOptions<I, O>): Mi
   let inFlight = 0;
   let running = 0; // items inside running batches
   let flushAll = false; // drain(): send everything queued without waiting for the delay
+  const whenIdle = options.dispatchWhenIdle ?? false;
+  let idleTurn: NodeJS.Immediate | undefined; // the dispatch of items that found no batch running
   let idleWaiters: (() => void)[] = [];
 
   const settleIdle = () => {
@@ -81,7 +91,7 @@ export function createMicroBatcher<I, O>(options: MicroBatcherOptions<I, O>): Mi
     if (timer) clearTimeout(timer);
     timer = undefined;
     while (queue.length > 0 && inFlight < maxInFlight) {
-      const due = flushAll || performance.now() - queue[0]!.at >= maxDelayMs;
+      const due = flushAll || (whenIdle && inFlight === 0) || performance.now() - queue[0]!.at >= maxDelayMs;
       if (!due && queue.length < maxBatchSize) break;
       start(queue.splice(0, maxBatchSize));
     }
@@ -95,7 +105,14 @@ export function createMicroBatcher<I, O>(options: MicroBatcherOptions<I, O>): Mi
     submit(item: I): Promise<O> {
       return new Promise<O>((resolve, reject) => {
         queue.push({ item, at: performance.now(), resolve, reject });
-        if (queue.length >= maxBatchSize || timer === undefined) pump();
+        if (queue.length >= maxBatchSize) pump();
+        else if (whenIdle && inFlight === 0) {
+          // Not now: the caller's other items of this turn (a frame's tiles, a fetch's windows) go along.
+          idleTurn ??= setImmediate(() => {
+            idleTurn = undefined;
+            pump();
+          });
+        } else if (timer === undefined) pump();
       });
     },
     get pending() {

@@ -129,6 +129,8 @@ export async function startWorkerInference(
       maxBatchSize: s.maxBatchSize,
       maxDelayMs: s.maxQueueDelayMs,
       maxInFlight: s.inferenceThreads + 1,
+      // An idle pool starts at once: the queue delay only lets batches build up under load.
+      dispatchWhenIdle: true,
       run: async (items) => {
         const input = new Float32Array(items.length * inputSize);
         items.forEach((item, i) => input.set(item, i * inputSize));
