@@ -20,7 +20,10 @@
  *                          (`--offered half-drain`: half of e2eFramesPerSec). The worker runs as
  *                          its own process here, as deployed: in this process its event loop
  *                          would also carry the load generator and the reader
- *                          (`--latency-worker in-process` measures it that way)
+ *                          (`--latency-worker in-process` measures it that way). The measured
+ *                          seconds follow --warm-seconds at the same load, reported apart as
+ *                          `warmUp`: a worker's first second after its start is slower (first
+ *                          transaction of each partition, compilation of the hot paths)
  *
  * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
  * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1),
@@ -28,7 +31,7 @@
  * (default 5), --engine E
  * (INFERENCE_ENGINE of the worker and the pool: auto, onnxruntime, tfjs-wasm, ...; default auto),
  * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline),
- * --latency-worker process|in-process (default process).
+ * --latency-worker process|in-process (default process), --warm-seconds S (default 2).
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -63,6 +66,7 @@ const { values: flags } = parseArgs({
     engine: { type: 'string', default: 'auto' },
     'baseline-engine': { type: 'string' },
     'latency-worker': { type: 'string', default: 'process' },
+    'warm-seconds': { type: 'string', default: '2' },
   },
 });
 if (!['process', 'in-process'].includes(flags['latency-worker'])) throw new RangeError(`--latency-worker must be process or in-process, got ${flags['latency-worker']}`);
@@ -72,6 +76,8 @@ const offeredFlag = flags.offered;
 if (!['half-live', 'half-drain'].includes(offeredFlag) && !(Number(offeredFlag) > 0)) throw new RangeError(`--offered must be frames/s, half-live or half-drain, got ${offeredFlag}`);
 const rampSeconds = Number(flags['ramp-seconds']);
 if (!(rampSeconds > 0)) throw new RangeError(`--ramp-seconds must be positive, got ${flags['ramp-seconds']}`);
+const warmSeconds = Number(flags['warm-seconds']);
+if (!(warmSeconds >= 0)) throw new RangeError(`--warm-seconds must be >= 0, got ${flags['warm-seconds']}`);
 const N = Number(flags.frames);
 const latencySeconds = Number(flags['latency-seconds']);
 const modelDir = resolve(repoRoot, flags['model-dir']);
@@ -343,11 +349,13 @@ async function main() {
   }
   const offered =
     offeredFlag === 'half-live' ? Math.max(1, Math.floor(maxLiveFramesPerSec! / 2)) : offeredFlag === 'half-drain' ? Math.max(1, Math.floor(e2eFramesPerSec / 2)) : Number(offeredFlag);
-  log(`latency: ${offered} frames/s for ${latencySeconds} s ...`);
+  log(`latency: ${offered} frames/s for ${warmSeconds} s unmeasured, then ${latencySeconds} s ...`);
   const lat = await topicsFor(admin, 'lat');
   const latWorker = await latencyWorker(lat.id, lat.topics, env);
   const latCountersAt = { batches: 0, claimMs: 0, inferMs: 0, commitMs: 0, consumed: 0 };
   const load = await liveLoad({ kafka, topics: lat.topics, runId, tag: 'lat', frameAt });
+  // The same load, unmeasured, right before the measured seconds (no pause between them).
+  const warm = warmSeconds > 0 ? await load.offer(offered, warmSeconds) : undefined;
   const warmCounters = latWorker.counters();
   const measured = await load.offer(offered, latencySeconds);
   await until(() => load.visible() >= load.sent(), 'every latency sample', 120_000);
@@ -396,6 +404,7 @@ async function main() {
     latencyWorker: flags['latency-worker'],
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    ...(warm ? { warmUp: { seconds: warmSeconds, p50Ms: percentile(ascending(warm.latencies), 50), p99Ms: percentile(ascending(warm.latencies), 99) } } : {}),
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
     latencySegmentsP99Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 99)])),
     stageMsPerBatch,
