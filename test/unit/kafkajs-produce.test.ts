@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { mock, test } from 'node:test';
-import { encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
+import { crc32C, encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
 
 const require = createRequire(import.meta.url);
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: number): unknown };
@@ -125,4 +125,15 @@ test('one-pass grouping gives what kafkajs grouping gives, partitions and order 
     assert.deepEqual(Object.keys(b), Object.keys(a));
   }
   assert.deepEqual(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: msgs, partitioner }), {});
+});
+
+test('the eight-bytes-a-step CRC-32C equals kafkajs own, at every length and alignment', () => {
+  const kafkajsCrc = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
+  // The standard check value of CRC-32C.
+  assert.equal(crc32C(Buffer.from('123456789')), 0xe3069283);
+  const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919 + (i >> 3)) & 0xff));
+  for (const [start, length] of [[0, 0], [0, 1], [1, 7], [3, 8], [5, 9], [0, 64], [7, 1023], [0, 5000], [13, 4096]] as const) {
+    const slice = bytes.subarray(start, start + length);
+    assert.equal(crc32C(slice), kafkajsCrc(slice), `bytes ${start}..${start + length}`);
+  }
 });

@@ -229,25 +229,31 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
   outcome.timings.claimMs = t1 - t0;
   const shadowPairs = new Map<SequenceModel, SensorShadowPair[]>();
   let shadowError: unknown;
-  const scoreWith = async (m: SequenceModel, window: SensorWindow) => {
+  const scoreWith = (m: SequenceModel, window: SensorWindow) => {
     const x = normalise(window.values, m.normalisation, m.channels.length, new Float32Array(window.values.length)) as Float32Array;
     // The micro-batcher copies x into its batch: x stays this window's own for the scoring below.
-    const y = await deps.reconstruct(m, x);
-    return scoreWindow(x, y, m.size, m.channels.length, m.scoring);
+    return deps.reconstruct(m, x).then((y) => scoreWindow(x, y, m.size, m.channels.length, m.scoring));
   };
-  const scored = await Promise.all(
-    completed.map(async ({ asset, window }) => {
-      const m = asset.model;
-      const candidate = deps.shadow?.(m);
-      const [live, other] = await Promise.all([scoreWith(m, window), candidate ? scoreWith(candidate, window).catch((err: unknown) => void (shadowError ??= err)) : undefined]);
-      if (candidate && other) {
+  const scoreCompleted = ({ asset, window }: (typeof completed)[number]) => {
+    const m = asset.model;
+    const candidate = deps.shadow?.(m);
+    const live = scoreWith(m, window);
+    // Without a shadow run (the usual case): one chained promise per window, no more.
+    if (!candidate) return live.then(({ score, contributions }) => ({ asset, window, score, contributions }));
+    // A failing candidate (even one that throws at once) never fails the live scores.
+    const other = Promise.resolve(candidate)
+      .then((c) => scoreWith(c, window))
+      .catch((err: unknown) => void (shadowError ??= err));
+    return Promise.all([live, other]).then(([l, o]) => {
+      if (o) {
         const pairs = shadowPairs.get(candidate) ?? [];
-        pairs.push({ liveScore: live.score, shadowScore: other.score, liveAnomalous: live.score > m.threshold, shadowAnomalous: other.score > candidate.threshold });
+        pairs.push({ liveScore: l.score, shadowScore: o.score, liveAnomalous: l.score > m.threshold, shadowAnomalous: o.score > candidate.threshold });
         shadowPairs.set(candidate, pairs);
       }
-      return { asset, window, ...live };
-    }),
-  );
+      return { asset, window, score: l.score, contributions: l.contributions };
+    });
+  };
+  const scored = await Promise.all(completed.map(scoreCompleted));
   outcome.timings.inferMs = performance.now() - t1;
   for (const [candidate, pairs] of shadowPairs) deps.onShadow?.(candidate, pairs);
   if (shadowError !== undefined) deps.logger.warn({ err: shadowError }, 'the shadow model failed on some windows of this batch (the live scores stand)');

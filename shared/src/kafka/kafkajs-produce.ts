@@ -345,12 +345,50 @@ export function encodeProduceV3(args: ProduceRequestArgs, deps: Deps): EncoderLi
   return encoder;
 }
 
-/** kafkajs's Long, CRC-32C and Encoder, which the fast encoding uses as kafkajs's own does. */
+/**
+ * CRC-32C (Castagnoli, reflected, as Kafka's record batches use), eight bytes a step
+ * ("slicing-by-8"): kafkajs's is a byte-a-step table loop, 2% of the sensor worker's main
+ * thread. The comparison test checks the result against kafkajs's bytes.
+ */
+const CRC_TABLES = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n]! >>> 8) ^ t[t[(k - 1) * 256 + n]! & 0xff]!;
+  return t;
+})();
+
+export function crc32C(buf: Buffer): number {
+  const t = CRC_TABLES;
+  let crc = -1;
+  let i = 0;
+  const end8 = buf.length - (buf.length % 8);
+  for (; i < end8; i += 8) {
+    const lo = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)) ^ crc;
+    const hi = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
+    crc =
+      t[1792 + (lo & 0xff)]! ^
+      t[1536 + ((lo >>> 8) & 0xff)]! ^
+      t[1280 + ((lo >>> 16) & 0xff)]! ^
+      t[1024 + (lo >>> 24)]! ^
+      t[768 + (hi & 0xff)]! ^
+      t[512 + ((hi >>> 8) & 0xff)]! ^
+      t[256 + ((hi >>> 16) & 0xff)]! ^
+      t[hi >>> 24]!;
+  }
+  for (; i < buf.length; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+/** kafkajs's Long and Encoder, which the fast encoding uses as kafkajs's own does, and the CRC above. */
 export function kafkajsEncodingDeps(): Deps {
   const Encoder = require('kafkajs/src/protocol/encoder') as new () => EncoderLike;
   return {
     Long: require('kafkajs/src/utils/long') as LongClass,
-    crc32C: require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number,
+    crc32C,
     newEncoder: () => new Encoder(),
   };
 }
