@@ -50,7 +50,7 @@ export interface SensorWorkerConfig extends InferenceSettings {
   alertTopChannels: number;
   /** Most windows in one inference batch. @defaultValue 256 */
   maxBatchSize: number;
-  /** Longest a window waits for others. @defaultValue 5 */
+  /** Longest a window waits for others while another batch runs (an idle pool starts at once). @defaultValue 5 */
   maxQueueDelayMs: number;
   /** Input partitions processed at once. @defaultValue 12 (the readings topic's partitions) */
   partitionsConcurrently: number;

@@ -27,7 +27,7 @@ export interface VisionWorkerConfig extends InferenceSettings {
   stride?: number;
   /** Most tiles in one inference batch. @defaultValue 64 */
   maxBatchSize: number;
-  /** Longest a tile waits for others. @defaultValue 5 */
+  /** Longest a tile waits for others while another batch runs (an idle pool starts at once). @defaultValue 5 */
   maxQueueDelayMs: number;
   /**
    * kafkajs's `partitionsConsumedConcurrently`: batches of one fetch handed over at once. Each
