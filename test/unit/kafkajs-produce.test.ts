@@ -1,8 +1,11 @@
 // First, as in client.ts: the patches go in before kafkajs loads.
 import { fastProduce } from '../../shared/src/kafka/kafkajs-patches.js';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mock, test } from 'node:test';
 import { crc32C, encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
 
@@ -136,4 +139,45 @@ test('the eight-bytes-a-step CRC-32C equals kafkajs own, at every length and ali
     const slice = bytes.subarray(start, start + length);
     assert.equal(crc32C(slice), kafkajsCrc(slice), `bytes ${start}..${start + length}`);
   }
+});
+
+/** Every .ts file under a folder (not node_modules). */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sources(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+test('only client.ts loads kafkajs at run time, so the patches it imports first always precede kafkajs', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const allowed = new Set(['shared/src/kafka/client.ts', 'shared/src/kafka/kafkajs-encoder.ts', 'shared/src/kafka/kafkajs-produce.ts']);
+  const offenders: string[] = [];
+  for (const file of ['shared/src', 'services', 'deploy'].flatMap((d) => sources(join(root, d)))) {
+    const rel = relative(root, file).split(sep).join('/');
+    const text = readFileSync(file, 'utf8');
+    const valueImports = [...text.matchAll(/import\s+([^;]*?)\s+from\s+['"]kafkajs(?:\/[^'"]*)?['"]/g)].filter(([, clause]) => {
+      const c = clause!.trim();
+      if (c.startsWith('type ')) return false;
+      const named = /^\{([^}]*)\}$/.exec(c);
+      return !named || !named[1]!.split(',').every((s) => s.trim() === '' || s.trim().startsWith('type '));
+    });
+    const dynamic = /(?:require|import)\(\s*['"]kafkajs/.test(text) || /^\s*import\s+['"]kafkajs/m.test(text);
+    if ((valueImports.length > 0 || dynamic) && !allowed.has(rel)) offenders.push(rel);
+  }
+  assert.deepEqual(offenders, [], 'import kafkajs values through shared/src/kafka/client.ts (kafkajs-patches.ts must run before kafkajs loads)');
+  // client.ts imports the patches before kafkajs.
+  const client = readFileSync(join(root, 'shared/src/kafka/client.ts'), 'utf8');
+  assert.ok(client.indexOf("from './kafkajs-patches.js'") >= 0 && client.indexOf("from './kafkajs-patches.js'") < client.indexOf("from 'kafkajs'"));
+});
+
+test('in a worker process both patches are in place', async () => {
+  // The vision worker's module graph in a fresh process, as its entry point loads it.
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const code = `await import(${JSON.stringify(pathToFileURL(join(root, 'services/vision-worker/src/worker.ts')).href)}); const m = await import(${JSON.stringify(pathToFileURL(join(root, 'shared/src/kafka/kafkajs-patches.ts')).href)}); process.stdout.write(JSON.stringify(m.fastProduce));`;
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+  assert.deepEqual(JSON.parse(out), { produceRequest: true, grouping: true, reasons: [] });
 });
