@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  anomalyScoreJson,
   anomalyScoreSchema,
   decodeAlertEvent,
   decodeAnomalyScore,
@@ -122,7 +123,14 @@ describe('anomaly score encoding', () => {
       ['model'], ['model', 'name'], ['model', 'version'], ['model', 'engine'], ['model', 'extra'],
       ['processing'], ['processing', 'worker'], ['processing', 'receivedAt'], ['processing', 'producedAt'], ['processing', 'extra'], ['extra'],
     ];
-    const variants: unknown[] = [anomalyScore, { ...anomalyScore, contributions: {} }, { ...anomalyScore, model: { ...anomalyScore.model, engine: 'e'.repeat(64) } }];
+    const variants: unknown[] = [
+      anomalyScore,
+      { ...anomalyScore, contributions: {} },
+      { ...anomalyScore, model: { ...anomalyScore.model, engine: 'e'.repeat(64) } },
+      // Text that JSON escapes, numbers of every form String() writes.
+      { ...anomalyScore, model: { ...anomalyScore.model, engine: 'on"nx\\rt\n\u0001é' }, processing: { ...anomalyScore.processing, worker: 'w "1"\t☃' } },
+      { ...anomalyScore, score: 1e-7, threshold: 1.5e21, contributions: { a: 0, b: -0, c: 123456789.125, d: 5e-324 } },
+    ];
     for (const path of fields) {
       for (const value of [...bad, 0, 5, 'fine', 'pump-8@1', false]) {
         const v = structuredClone(anomalyScore) as unknown as Record<string, Record<string, unknown>>;
@@ -145,7 +153,9 @@ describe('anomaly score encoding', () => {
       assert.ok(parsed.success, `passed by hand, refused by the schema: ${JSON.stringify(v)}`);
       // Unchanged: what the schema would write is what goes out.
       assert.deepEqual(JSON.parse(JSON.stringify(v)), JSON.parse(JSON.stringify(parsed.data)));
-      assert.deepEqual(JSON.parse(encodeAnomalyScore(v as AnomalyScore).value.toString()), parsed.data);
+      // What goes out is JSON.stringify's text of the schema's parse, character for character.
+      assert.equal(encodeAnomalyScore(v as AnomalyScore).value.toString(), JSON.stringify(parsed.data));
+      assert.equal(anomalyScoreJson(v as AnomalyScore), JSON.stringify(parsed.data));
     }
     // The scores workers write do take the fast path; the check is not vacuous.
     assert.ok(isValidAnomalyScore(anomalyScore));

@@ -46,21 +46,19 @@ export function decodeJson<T>(record: InboundRecord, schema: z.ZodType<T>, maxBy
 
 /**
  * Encoder for a JSON output: validates first (a worker must never publish what its consumers
- * would reject), then serialises with the key and an `event-id` header. `isValid`, for outputs
- * written thousands of times a second, is a hand-written check that accepts only values the
- * schema accepts unchanged (no keys it would strip); those are serialised as they are, anything
- * else goes through the schema (its violation, or its stripped copy).
+ * would reject), then serialises with the key and an `event-id` header.
  */
-export function encodeJson<T>(schema: z.ZodType<T>, value: T, key: string, eventId: string, isValid?: (v: T) => boolean): OutboundRecord {
-  let data: T = value;
-  if (!isValid?.(value)) {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw violationFromZod(parsed.error);
-    data = parsed.data;
-  }
+export function encodeJson<T>(schema: z.ZodType<T>, value: T, key: string, eventId: string): OutboundRecord {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw violationFromZod(parsed.error);
+  return jsonRecord(JSON.stringify(parsed.data), key, eventId);
+}
+
+/** An outbound record of JSON text already validated, with the key and an `event-id` header. */
+export function jsonRecord(text: string, key: string, eventId: string): OutboundRecord {
   return {
     key,
-    value: Buffer.from(JSON.stringify(data), 'utf8'),
+    value: Buffer.from(text, 'utf8'),
     headers: { 'content-type': 'application/json', [EVENT_ID_HEADER]: eventId },
   };
 }
