@@ -2,11 +2,17 @@
  * Entry point of the actions worker (`npm run actions-worker`); see runWorkerMain for signals and
  * exit codes. Never imported.
  */
-import { connectionSecrets } from '../../../shared/src/config/security.js';
-import { runWorkerMain } from '../../../shared/src/lifecycle/worker-main.js';
-import { createLogger } from '../../../shared/src/log/logger.js';
-import { loadConfig, routeSecrets } from './config.js';
-import { ActionsWorker } from './worker.js';
+// First, and alone: the rest is imported dynamically below, so that a SIGTERM / SIGINT while it
+// loads (1-3 s) ends the process with 0 rather than killing it (early-signals.ts).
+import '../../../shared/src/lifecycle/early-signals.js';
+
+const [{ connectionSecrets }, { runWorkerMain }, { createLogger }, { loadConfig, routeSecrets }, { ActionsWorker }] = await Promise.all([
+  import('../../../shared/src/config/security.js'),
+  import('../../../shared/src/lifecycle/worker-main.js'),
+  import('../../../shared/src/log/logger.js'),
+  import('./config.js'),
+  import('./worker.js'),
+]);
 
 runWorkerMain('actions-worker', loadConfig, (config) => {
   // The worker logs through a logger that also masks the routes' auth headers (runWorkerMain's

@@ -3,14 +3,21 @@
  * until SIGTERM/SIGINT (graceful stop; a second signal exits at once). Exit codes: 0 after a
  * graceful stop, 1 on a fatal error, 2 on bad configuration (every bad value printed).
  */
-import { ConfigError } from '../../../shared/src/config/env.js';
-import { connectionSecrets } from '../../../shared/src/config/security.js';
-import { REPO_ROOT } from '../../../shared/src/lifecycle/worker-main.js';
-import { runMain } from '../../../shared/src/lifecycle/run-main.js';
-import { handleShutdownSignals } from '../../../shared/src/lifecycle/signals.js';
-import { createLogger } from '../../../shared/src/log/logger.js';
-import { loadConfig, type ConsoleConfig } from './config.js';
-import { ConsoleService } from './console.js';
+// First, and alone: the rest is imported dynamically below, so that a SIGTERM / SIGINT while it
+// loads (1-3 s) ends the process with 0 rather than killing it (early-signals.ts).
+import '../../../shared/src/lifecycle/early-signals.js';
+import type { ConsoleConfig } from './config.js';
+
+const [{ ConfigError }, { connectionSecrets }, { REPO_ROOT }, { runMain }, { handleShutdownSignals }, { createLogger }, { loadConfig }, { ConsoleService }] = await Promise.all([
+  import('../../../shared/src/config/env.js'),
+  import('../../../shared/src/config/security.js'),
+  import('../../../shared/src/lifecycle/worker-main.js'),
+  import('../../../shared/src/lifecycle/run-main.js'),
+  import('../../../shared/src/lifecycle/signals.js'),
+  import('../../../shared/src/log/logger.js'),
+  import('./config.js'),
+  import('./console.js'),
+]);
 
 const SERVICE = 'console';
 

@@ -3,11 +3,17 @@
  * stdout (logs go to stderr). Exit codes: 0 done (also after a clean stop on SIGINT/SIGTERM),
  * 1 failed while running, 2 bad flags. Never imported.
  */
-import { handleShutdownSignals } from '../../../shared/src/lifecycle/signals.js';
-import { createLogger } from '../../../shared/src/log/logger.js';
-import { USAGE, parseSimArgs } from './config.js';
-import { ConfigError } from './errors.js';
-import { runSimulator } from './producer.js';
+// First, and alone: the rest is imported dynamically below, so that a SIGTERM / SIGINT while it
+// loads (1-3 s) ends the process with 0 rather than killing it (early-signals.ts).
+import '../../../shared/src/lifecycle/early-signals.js';
+
+const [{ handleShutdownSignals }, { createLogger }, { USAGE, parseSimArgs }, { ConfigError }, { runSimulator }] = await Promise.all([
+  import('../../../shared/src/lifecycle/signals.js'),
+  import('../../../shared/src/log/logger.js'),
+  import('./config.js'),
+  import('./errors.js'),
+  import('./producer.js'),
+]);
 
 async function main(): Promise<number> {
   let parsed;

@@ -2,8 +2,13 @@
  * Entry point of the vision worker (`npm run vision-worker`); see runWorkerMain for signals and exit
  * codes. Never imported.
  */
-import { runWorkerMain } from '../../../shared/src/lifecycle/worker-main.js';
-import { loadConfig } from './config.js';
-import { VisionWorker } from './worker.js';
+// First, and alone: the rest is imported dynamically below, so that a SIGTERM / SIGINT while it
+// loads (1-3 s) ends the process with 0 rather than killing it (early-signals.ts).
+import '../../../shared/src/lifecycle/early-signals.js';
 
+const [{ runWorkerMain }, { loadConfig }, { VisionWorker }] = await Promise.all([
+  import('../../../shared/src/lifecycle/worker-main.js'),
+  import('./config.js'),
+  import('./worker.js'),
+]);
 runWorkerMain('vision-worker', loadConfig, (config, logger) => new VisionWorker(config, logger));

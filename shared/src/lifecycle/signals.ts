@@ -13,7 +13,11 @@ export interface ShutdownSignalOptions {
   echoMs?: number;
 }
 
-/** Installs the handlers; returns a function that removes them. */
+/** Where early-signals.ts leaves the handler it installs while the modules load. */
+export const EARLY_SIGNALS_KEY = Symbol.for('factory-fleet.lifecycle.early-signals');
+export type EarlySignalHandler = (signal: NodeJS.Signals) => void;
+
+/** Installs the handlers (replacing early-signals.ts's, if present); returns a function that removes them. */
 export function handleShutdownSignals(options: ShutdownSignalOptions): () => void {
   const echoMs = options.echoMs ?? 1000;
   let firstAt: number | undefined;
@@ -28,6 +32,16 @@ export function handleShutdownSignals(options: ShutdownSignalOptions): () => voi
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  // Only now the early handler goes: removing a signal's last listener closes Node's watcher of
+  // it, and a signal that arrived while the modules were evaluated, not yet dispatched, would be
+  // dropped with it (seen: a SIGTERM 0.6 s after start was lost and the worker ran on).
+  const holder = globalThis as Record<symbol, unknown>;
+  const early = holder[EARLY_SIGNALS_KEY] as EarlySignalHandler | undefined;
+  if (early) {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+    delete holder[EARLY_SIGNALS_KEY];
+  }
   return () => {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);

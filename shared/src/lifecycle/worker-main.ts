@@ -32,7 +32,8 @@ function findRoot(from: string): string {
 /**
  * Entry point of a worker process (`npm run vision-worker`, `npm run sensor-worker`). Reads the
  * environment, runs the worker until SIGTERM/SIGINT (graceful stop; a second signal exits at
- * once), exits 0 after a graceful stop, 1 on a fatal error or a stop past its deadline, 2 on bad
+ * once), exits 0 after a graceful stop (and, through early-signals.ts, on a signal while the entry
+ * point's modules still load), 1 on a fatal error or a stop past its deadline, 2 on bad
  * configuration (every bad value printed, one per line).
  */
 export function runWorkerMain<C extends { workerId: string; logLevel: string; redisUrl: string; security: ConnectionSecurity }>(
