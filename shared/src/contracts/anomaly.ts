@@ -3,7 +3,7 @@ import type { Decoded } from './errors.js';
 import { decodeJson, encodeJson, jsonRecord } from './json.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
 import { ID_PATTERN } from './headers.js';
-import { CHANNEL_PATTERN, channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
+import { CHANNEL_PATTERN, MAX_EPOCH_MS, channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
 
 const MAX_RESULT_BYTES = 1024 * 1024;
 const nonNegative = z.number().min(0, { message: 'must be a finite number >= 0' });
@@ -52,9 +52,13 @@ export const alertEventId = (a: Pick<AlertEvent, 'alertId' | 'state'>): string =
 // keys, nothing it would strip; those are written by `anomalyScoreJson`. A property test
 // (test/unit/contracts-outputs.test.ts) holds both to the schema and to JSON.stringify.
 const isId = (v: unknown) => typeof v === 'string' && ID_PATTERN.test(v);
-const isEpochMs = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 8_640_000_000_000_000;
+const isEpochMs = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH_MS;
 const isNonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-const isShortText = (v: unknown, max: number) => typeof v === 'string' && v.length >= 1 && v.length <= max;
+/** The length bounds of a zod string schema, read once (zod works them out on every access). */
+const lengthBounds = (schema: { minLength: number | null; maxLength: number | null }) => ({ min: schema.minLength ?? 0, max: schema.maxLength ?? Infinity });
+const ENGINE_LENGTH = lengthBounds(modelRefSchema.shape.engine);
+const WORKER_LENGTH = lengthBounds(processingSchema.shape.worker);
+const fitsText = (v: unknown, bounds: { min: number; max: number }) => typeof v === 'string' && v.length >= bounds.min && v.length <= bounds.max;
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 const hasKeys = (v: Record<string, unknown>, n: number) => Object.keys(v).length === n;
 
@@ -67,9 +71,9 @@ export function isValidAnomalyScore(v: AnomalyScore): boolean {
   if (!isPlainObject(c)) return false;
   for (const k of Object.keys(c)) if (!CHANNEL_PATTERN.test(k) || !isNonNegative(c[k])) return false;
   const m: unknown = v.model;
-  if (!isPlainObject(m) || !hasKeys(m, 3) || !isId(m.name) || !isId(m.version) || !isShortText(m.engine, 64)) return false;
+  if (!isPlainObject(m) || !hasKeys(m, 3) || !isId(m.name) || !isId(m.version) || !fitsText(m.engine, ENGINE_LENGTH)) return false;
   const p: unknown = v.processing;
-  return isPlainObject(p) && hasKeys(p, 3) && isShortText(p.worker, 128) && isEpochMs(p.receivedAt) && isEpochMs(p.producedAt);
+  return isPlainObject(p) && hasKeys(p, 3) && fitsText(p.worker, WORKER_LENGTH) && isEpochMs(p.receivedAt) && isEpochMs(p.producedAt);
 }
 
 /**

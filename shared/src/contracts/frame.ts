@@ -2,6 +2,7 @@ import { ContractViolation, accept, reject, type Decoded } from './errors.js';
 import { ID_PATTERN, ID_RULE, headerText, idHeader, integerHeader, quote } from './headers.js';
 import { probeJpeg, probePng } from './image-probe.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
+import { MAX_EPOCH_MS } from './schema-parts.js';
 
 export const FRAME_CONTENT_TYPES = ['image/x-gray8', 'image/png', 'image/jpeg'] as const;
 export type FrameContentType = (typeof FRAME_CONTENT_TYPES)[number];
@@ -43,8 +44,6 @@ export interface FrameLimits {
 
 export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = { maxBytes: 8 * 1024 * 1024, maxWidth: 4096, maxHeight: 4096 };
 
-/** Largest epoch-ms value a JS Date can hold (year 275760). */
-const MAX_EPOCH_MS = 8_640_000_000_000_000;
 const EPOCH_RULE = 'integer epoch milliseconds';
 
 /**

@@ -4,12 +4,15 @@ import { ID_PATTERN, ID_RULE } from './headers.js';
 /** Ids of events, assets, cameras, lines, models: safe in keys, headers and Redis keys. */
 export const idSchema = z.string().regex(ID_PATTERN, { message: `must be ${ID_RULE}` });
 
+/** Largest epoch-ms value a JS Date can hold (year 275760). */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
+
 /** Event time: integer epoch milliseconds (UTC). */
 export const epochMsSchema = z
   .number()
   .int({ message: 'must be integer epoch milliseconds' })
   .min(0, { message: 'must be integer epoch milliseconds >= 0' })
-  .max(8_640_000_000_000_000, { message: 'must be integer epoch milliseconds within the Date range' })
+  .max(MAX_EPOCH_MS, { message: 'must be integer epoch milliseconds within the Date range' })
   .describe('Integer epoch milliseconds (UTC).');
 
 export const CHANNEL_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
