@@ -24,8 +24,11 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-/** The kafkajs version whose `src/protocol/encoder.js` this was checked against. */
+/** The kafkajs version whose sources this module and kafkajs-produce.ts were checked against. */
 export const CHECKED_KAFKAJS_VERSION = '2.2.4';
+
+/** The version of the kafkajs this process loads. */
+export const installedKafkajsVersion = (): string => (require('kafkajs/package.json') as { version: string }).version;
 
 interface EncoderInstance {
   buf: Buffer;
@@ -48,8 +51,7 @@ let installed: boolean | undefined;
  */
 export function installPooledEncoder(): boolean {
   if (installed !== undefined) return installed;
-  const { version } = require('kafkajs/package.json') as { version: string };
-  if (version !== CHECKED_KAFKAJS_VERSION) return (installed = false);
+  if (installedKafkajsVersion() !== CHECKED_KAFKAJS_VERSION) return (installed = false);
   const Encoder = require('kafkajs/src/protocol/encoder') as EncoderClass;
   const nextPowerOfTwo = Encoder.nextPowerOfTwo.bind(Encoder);
   // The constructor allocates Buffer.alloc(Encoder.nextPowerOfTwo(initialSize)): an empty buffer

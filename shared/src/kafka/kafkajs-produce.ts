@@ -24,7 +24,7 @@
  * kafkajs by client.ts). Only for the kafkajs version whose sources were read for this.
  */
 import { createRequire, Module } from 'node:module';
-import { CHECKED_KAFKAJS_VERSION } from './kafkajs-encoder.js';
+import { CHECKED_KAFKAJS_VERSION, installedKafkajsVersion } from './kafkajs-encoder.js';
 
 const require = createRequire(import.meta.url);
 
@@ -437,7 +437,7 @@ export const kafkajsProduceV3 = () => originalProduceV3;
  */
 export function installFastProduce(): FastProduceStatus {
   if (status) return status;
-  const { version } = require('kafkajs/package.json') as { version: string };
+  const version = installedKafkajsVersion();
   if (version !== CHECKED_KAFKAJS_VERSION) {
     return (status = { produceRequest: false, grouping: false, reasons: [`kafkajs ${version} is not ${CHECKED_KAFKAJS_VERSION}`] });
   }
