@@ -320,8 +320,9 @@ export class ScenarioRun {
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
     // A worker restarted after a fault may still be loading its modules when the rest has caught
-    // up; a SIGTERM then meets no handler yet and ends it by the signal. The graceful stop under
-    // test is that of a started worker: wait until each has its ops server up.
+    // up; a SIGTERM then ends it at once (exit 0 through early-signals.ts, or by the signal in its
+    // first moments) instead of stopping it gracefully. The graceful stop under test is that of a
+    // started worker: wait until each has its ops server up.
     await waitFor(async () => (await Promise.all(this.workers.map(async (w) => !w.alive || (await w.started())))).every(Boolean), {
       what: 'every running worker to have started (ops server up)',
       timeoutMs: 60_000,
