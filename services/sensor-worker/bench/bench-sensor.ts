@@ -19,14 +19,15 @@
  * --latency-assets N (default --assets), --model-dir DIR (default models/sim-asset-lstm-ae/1.1.0),
  * --threads N (default 1), --max-batch N (SENSOR_MAX_BATCH_SIZE, default the worker's), --engine E
  * (INFERENCE_ENGINE of the worker and the pool; default auto), --baseline-engine E (also drains the
- * same backlog with engine E and reports windowsOverBaseline).
+ * same backlog with engine E and reports windowsOverBaseline), --cpu-profile FILE (writes a CPU profile
+ * of the main thread during the first drain; the worker runs in this process).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { normalise } from '../../../shared/src/anomaly/score.js';
-import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
+import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, startCpuProfile, until } from '../../../shared/src/bench/harness.js';
 import { decodeAnomalyScore } from '../../../shared/src/contracts/anomaly.js';
 import type { EngineChoice } from '../../../shared/src/inference/engine.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
@@ -51,6 +52,7 @@ const { values: flags } = parseArgs({
     'max-batch': { type: 'string' },
     engine: { type: 'string', default: 'auto' },
     'baseline-engine': { type: 'string' },
+    'cpu-profile': { type: 'string' },
   },
 });
 const servingEngine = engineFlag('engine', flags.engine)!;
@@ -154,7 +156,7 @@ async function main() {
   const windowsPerAsset = Math.max(0, Math.floor((chunksPerAsset * chunkSize - model.size) / model.hop) + 1);
 
   const drained: Topics[] = [];
-  const drain = async (tag: string, engine: EngineChoice) => {
+  const drain = async (tag: string, engine: EngineChoice, cpuProfile?: string) => {
     log(`e2e: draining the backlog (engine ${engine}) ...`);
     const t = await topicsFor(admin, tag);
     drained.push(t);
@@ -162,10 +164,12 @@ async function main() {
     const worker = new SensorWorker(workerConfig(t, env, engine), quiet);
     await worker.start();
     await until(() => worker.counters.consumed > 0, 'the first batch', 60_000);
+    const stopProfile = cpuProfile === undefined ? undefined : await startCpuProfile(cpuProfile);
     const t0 = performance.now();
     const c0 = { ...worker.counters };
     await until(() => worker.counters.consumed >= messages, 'the backlog', 600_000);
     const seconds = (performance.now() - t0) / 1000;
+    await stopProfile?.();
     const k = worker.counters;
     const perBatch = (ms: number) => round(ms / k.batches);
     const figures = {
@@ -179,7 +183,7 @@ async function main() {
     await worker.stop();
     return figures;
   };
-  const { drainSeconds, readingsPerSec, windowsPerSec, meanBatchSize, stageMsPerBatch, e2eCheck } = await drain('e2e', servingEngine);
+  const { drainSeconds, readingsPerSec, windowsPerSec, meanBatchSize, stageMsPerBatch, e2eCheck } = await drain('e2e', servingEngine, flags['cpu-profile']);
 
   // 2. The bare engine at the drain's mean batch size, on windows of the same backlog.
   log('engine: the same model and batch size on the pool ...');

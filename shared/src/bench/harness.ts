@@ -172,3 +172,24 @@ export function engineFlag(flag: string, value: string | undefined): EngineChoic
   if (!(ENGINE_CHOICES as readonly string[]).includes(value)) throw new RangeError(`--${flag} must be one of ${ENGINE_CHOICES.join(', ')}, got ${value}`);
   return value as EngineChoice;
 }
+
+/**
+ * Starts a CPU profile of this process's main thread (the inspector's sampling profiler, the one
+ * `node --cpu-prof` uses); the returned function stops it and writes `path` (open it in Chrome
+ * DevTools or speedscope). For a benchmark's `--cpu-profile FILE`: it profiles only the phase
+ * measured, where `--cpu-prof` would mix in the set-up and the other phases.
+ */
+export async function startCpuProfile(path: string): Promise<() => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await writeFile(path, JSON.stringify(profile));
+  };
+}
