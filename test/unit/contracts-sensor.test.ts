@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RejectReason } from '../../shared/src/contracts/errors.js';
-import { decodeSensorMessage, encodeSensorMessage, sensorEventId, type SensorChunk, type SensorReading } from '../../shared/src/contracts/sensor.js';
+import { chunkMatrix, decodeSensorInput, decodeSensorMessage, encodeSensorMessage, sensorEventId, type SensorChunk, type SensorReading } from '../../shared/src/contracts/sensor.js';
 
 const reading: SensorReading = { assetId: 'pump-7', readingId: 'r-1', ts: 1_764_000_000_000, values: { vibration: 0.12, temperature: 61.5 } };
 const chunk: SensorChunk = {
@@ -18,12 +18,15 @@ const chunk: SensorChunk = {
 
 const raw = (text: string) => ({ value: Buffer.from(text, 'utf8') });
 
+/** Both decoders (the general one and the sensor worker's) must refuse it the same way. */
 function expectReject(text: string | Buffer, reason: RejectReason, field: string, limits = {}) {
-  const r = decodeSensorMessage(typeof text === 'string' ? raw(text) : { value: text }, limits);
-  assert.equal(r.ok, false, `expected ${reason} at ${field}`);
-  if (r.ok) return;
-  assert.equal(r.error.reason, reason, r.error.message);
-  assert.equal(r.error.field, field, r.error.message);
+  const record = typeof text === 'string' ? raw(text) : { value: text };
+  for (const r of [decodeSensorMessage(record, limits), decodeSensorInput(record, limits)]) {
+    assert.equal(r.ok, false, `expected ${reason} at ${field}`);
+    if (r.ok) return;
+    assert.equal(r.error.reason, reason, r.error.message);
+    assert.equal(r.error.field, field, r.error.message);
+  }
 }
 
 describe('sensor reading contract', () => {
@@ -74,6 +77,18 @@ describe('sensor reading contract', () => {
     expectReject(text, 'limit', 'samples', { maxSamples: 1 });
     expectReject(text, 'limit', 'channels', { maxChannels: 1 });
     expectReject(JSON.stringify(reading), 'limit', 'values', { maxChannels: 1 });
+  });
+
+  test("the sensor worker's decoder reads a chunk's samples into one row-major matrix, on either path", () => {
+    const want = chunkMatrix(chunk);
+    // Compact JSON goes through the chunk scanner, an escaped id through JSON.parse and the schema.
+    assert.deepEqual(decodeSensorInput(encodeSensorMessage(chunk)), { ok: true, value: want });
+    assert.deepEqual([...want.values], [0.1, 61.5, 0.2, 61.6]);
+    const escaped = JSON.stringify(chunk).replace('"c-1"', '"c\\u002d1"');
+    assert.deepEqual(decodeSensorInput(raw(escaped)), { ok: true, value: want });
+    assert.deepEqual(decodeSensorInput(encodeSensorMessage(reading)), { ok: true, value: { kind: 'reading', ...reading } });
+    // A head the schema refuses (duplicate channels) gets the schema's violation.
+    expectReject(JSON.stringify({ ...chunk, channels: ['vibration', 'vibration'] }), 'schema', 'channels');
   });
 
   test('encodeSensorMessage refuses an invalid message', () => {

@@ -16,7 +16,8 @@
  *   bytes, JSON soup, messages near the 1 MiB default limit made of one item in bulk) in a value
  *   or a ContractViolation, and whatever it accepts keeps the contract's promises (finite
  *   numbers, epoch-ms times, unique channels, rows as wide as the channel list, counts within
- *   the configured limits).
+ *   the configured limits). `decodeSensorInput` (the worker's decoder, with its chunk scanner)
+ *   gives the same outcome for every input: the same value, or the same violation.
  * - Memory: the process' RSS and external memory grow by less than 256 MiB over each run.
  *
  * Inputs are built like the gateway simulator builds them (its frame and sensor plans), then
@@ -41,7 +42,7 @@ import { DEFAULT_FRAME_LIMITS, decodeFrame, type FrameContentType, type FrameLim
 import { ID_PATTERN } from '../../shared/src/contracts/headers.js';
 import type { InboundRecord } from '../../shared/src/contracts/record.js';
 import { CHANNEL_PATTERN } from '../../shared/src/contracts/schema-parts.js';
-import { DEFAULT_SENSOR_LIMITS, decodeSensorMessage, sensorEventId, type SensorLimits, type SensorMessage } from '../../shared/src/contracts/sensor.js';
+import { DEFAULT_SENSOR_LIMITS, chunkMatrix, decodeSensorInput, decodeSensorMessage, sensorEventId, type SensorLimits, type SensorMessage } from '../../shared/src/contracts/sensor.js';
 
 const SEED = process.env.FUZZ_SEED ?? '20250604';
 const FRAME_INPUTS = 10_000;
@@ -1056,6 +1057,23 @@ function checkAcceptedSensor(m: SensorMessage, limits: SensorLimits): string | u
   return undefined;
 }
 
+/** What decodeSensorInput does differently from decodeSensorMessage's outcome `r`, if anything. */
+function checkWorkerDecoder(record: InboundRecord, limits: SensorLimits, r: ReturnType<typeof decodeSensorMessage>): string | undefined {
+  const w = decodeSensorInput(record, limits);
+  if (!r.ok || !w.ok) {
+    const text = (d: typeof r | typeof w) => (d.ok ? `accepted ${d.value.kind}` : `${d.error.reason} ${d.error.field}: ${d.error.message}`);
+    return text(r) === text(w) ? undefined : `decodeSensorInput: ${text(w)}, decodeSensorMessage: ${text(r)}`;
+  }
+  const { kind: _, ...rest } = r.value;
+  const want = r.value.kind === 'chunk' ? chunkMatrix(rest as Omit<typeof r.value & { kind: 'chunk' }, 'kind'>) : r.value;
+  try {
+    assert.deepEqual(w.value, want);
+    return undefined;
+  } catch {
+    return 'decodeSensorInput decoded another value than decodeSensorMessage';
+  }
+}
+
 function runSensor(index: number, tally: Tally): void {
   let c: SensorCase | undefined;
   try {
@@ -1064,6 +1082,8 @@ function runSensor(index: number, tally: Tally): void {
     const fail = (problem: string) =>
       tally.fail({ index, generator: c?.generator ?? '?', steps: c?.steps ?? [], problem, input: c?.record.value?.subarray(0, 160).toString('utf8') ?? 'null' });
     const r = decodeSensorMessage(c.record, c.limits);
+    const sameAsWorker = checkWorkerDecoder(c.record, c.limits, r);
+    if (sameAsWorker) return fail(sameAsWorker);
     if (!r.ok) {
       const bad = (r.error instanceof ContractViolation ? undefined : 'rejected with something else than a ContractViolation') ?? checkViolation(r.error) ?? checkDeadLetter(c.record, r.error);
       if (bad) return fail(bad);

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { Decoded } from './errors.js';
 import { decodeJson, encodeJson, jsonRecord } from './json.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
-import { ID_PATTERN } from './headers.js';
-import { CHANNEL_PATTERN, MAX_EPOCH_MS, channelSchema, epochMsSchema, idSchema, modelRefSchema, processingSchema } from './schema-parts.js';
+import { CHANNEL_PATTERN, channelSchema, epochMsSchema, idSchema, isEpochMs, isId, modelRefSchema, processingSchema } from './schema-parts.js';
 
 const MAX_RESULT_BYTES = 1024 * 1024;
 const nonNegative = z.number().min(0, { message: 'must be a finite number >= 0' });
@@ -51,8 +50,6 @@ export const alertEventId = (a: Pick<AlertEvent, 'alertId' | 'state'>): string =
 // the nested object most of the rest). Only values the schema takes unchanged pass: exactly its
 // keys, nothing it would strip; those are written by `anomalyScoreJson`. A property test
 // (test/unit/contracts-outputs.test.ts) holds both to the schema and to JSON.stringify.
-const isId = (v: unknown) => typeof v === 'string' && ID_PATTERN.test(v);
-const isEpochMs = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH_MS;
 const isNonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 /** The length bounds of a zod string schema, read once (zod works them out on every access). */
 const lengthBounds = (schema: { minLength: number | null; maxLength: number | null }) => ({ min: schema.minLength ?? 0, max: schema.maxLength ?? Infinity });

@@ -7,6 +7,14 @@ export const idSchema = z.string().regex(ID_PATTERN, { message: `must be ${ID_RU
 /** Largest epoch-ms value a JS Date can hold (year 275760). */
 export const MAX_EPOCH_MS = 8_640_000_000_000_000;
 
+/**
+ * By-hand checks of what {@link idSchema} and {@link epochMsSchema} accept, for the hot paths that
+ * check a value before (instead of) a zod parse: each is true only for values the schema takes
+ * unchanged.
+ */
+export const isId = (v: unknown): v is string => typeof v === 'string' && ID_PATTERN.test(v);
+export const isEpochMs = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH_MS;
+
 /** Event time: integer epoch milliseconds (UTC). */
 export const epochMsSchema = z
   .number()
