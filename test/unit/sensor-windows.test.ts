@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { SampleRow } from '../../services/sensor-worker/src/stages/samples.js';
+import type { SampleBlock, SampleRow } from '../../services/sensor-worker/src/stages/samples.js';
 import { createWindower, type SensorWindow, type WindowerOptions } from '../../services/sensor-worker/src/stages/windows.js';
 import { SnapshotError } from '../../shared/src/anomaly/snapshot.js';
 
@@ -349,6 +349,75 @@ describe('sensor windows: properties over random streams', () => {
       assert.deepEqual(rows.flatMap((r) => again.push(r).windows), after(0));
     });
   }
+});
+
+describe('sensor windows: blocks', () => {
+  /** Random chunks: mostly in order, sometimes re-sent, overlapping, late, after a hole or a long gap, off the grid. */
+  function randomBlocks(seed: number, n: number): SampleBlock[] {
+    const rand = mulberry32(seed);
+    const blocks: SampleBlock[] = [];
+    let next = 0;
+    let tag = 0;
+    for (let b = 0; b < n; b++) {
+      const r = rand();
+      let start = next;
+      if (r < 0.05) start = next + 4 + Math.floor(rand() * 6); // long gap
+      else if (r < 0.15) start = next + 1 + Math.floor(rand() * 2); // hole, bridged or not
+      else if (r < 0.25) start = next - 1 - Math.floor(rand() * 10); // overlap: duplicates, or late
+      const rows = 1 + Math.floor(rand() * 7);
+      const values = new Float64Array(rows * 2);
+      for (let i = 0; i < rows; i++) values.set([start + i, ++tag], i * 2);
+      // Now and then off the grid by up to 20 ms: snapped to the nearest point.
+      const jitter = rand() < 0.1 ? Math.round((rand() - 0.5) * 40) : 0;
+      blocks.push({ t0: T0 + start * P + jitter, periodMs: P, rows, values });
+      next = Math.max(next, start + rows);
+    }
+    return blocks;
+  }
+  const rowsOf = (b: SampleBlock): SampleRow[] =>
+    Array.from({ length: b.rows }, (_, i) => ({ ts: b.t0 + i * b.periodMs, values: b.values.slice(i * 2, i * 2 + 2) }));
+
+  for (const c of CASES) {
+    test(`seed ${c.seed}: pushBlock does exactly what pushAll of the block's rows does`, () => {
+      const opts = { size: c.size, hop: c.hop, allowedLatenessMs: c.lag * P, maxGapMs: c.maxGap * P };
+      const byBlock = make(opts);
+      const byRows = make(opts);
+      const blocks = randomBlocks(c.seed, 300);
+      let windows = 0;
+      let late = 0;
+      let duplicates = 0;
+      blocks.forEach((b, n) => {
+        const got = byBlock.pushBlock(b);
+        const want = byRows.pushAll(rowsOf(b));
+        const view = (x: typeof got) => ({ ...x, late: x.late.map((l) => ({ index: l.index, ts: l.row.ts, values: [...l.row.values], message: l.violation.message })) });
+        assert.deepEqual(view(got), view(want), `block ${n}`);
+        assert.deepEqual(byBlock.snapshot(), byRows.snapshot(), `state after block ${n}`);
+        windows += got.windows.length;
+        late += got.late.length;
+        duplicates += got.duplicates;
+      });
+      // The streams hit every branch: windows, late rows, duplicates, holes bridged and gaps.
+      const st = byBlock.stats();
+      assert.ok(windows > 20 && late > 0 && duplicates > 0 && st.gaps > 0, JSON.stringify({ pushed: { windows, late, duplicates }, stats: st }));
+      if (c.maxGap > 1) assert.ok(st.filled > 0, 'holes bridged');
+    });
+  }
+
+  test('the block is only read: the windower copies what it keeps', () => {
+    const w = make({ allowedLatenessMs: 2 * P });
+    const values = Float64Array.of(0, 1, 1, 1, 2, 1, 3, 1, 5, 1);
+    // Rows 0-3 go straight into the window, row 4 (after a hole) waits in pending.
+    const block: SampleBlock = { t0: T0, periodMs: P, rows: 4, values: values.subarray(0, 8) };
+    const [win] = w.pushBlock(block).windows;
+    w.pushBlock({ t0: T0 + 5 * P, periodMs: P, rows: 1, values: values.subarray(8) });
+    values.fill(-1);
+    assert.deepEqual(col0(win!), [0, 1, 2, 3]);
+    assert.deepEqual(w.snapshot().pending, [[5, [5, 1]]]);
+  });
+
+  test('a block whose values do not fill its rows is refused', () => {
+    assert.throws(() => make().pushBlock({ t0: T0, periodMs: P, rows: 2, values: new Float64Array(3) }), RangeError);
+  });
 });
 
 function chunkRows(values: Float64Array): number[][] {

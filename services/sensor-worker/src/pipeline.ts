@@ -5,14 +5,14 @@ import { contributionsByChannel, normalise, scoreWindow, topChannels } from '../
 import { encodeAlertEvent, encodeAnomalyScore, type AnomalyScore } from '../../../shared/src/contracts/anomaly.js';
 import { encodeDeadLetter } from '../../../shared/src/contracts/dead-letter.js';
 import { ContractViolation, type RejectReason } from '../../../shared/src/contracts/errors.js';
-import { decodeSensorMessage, sensorEventId, type SensorLimits, type SensorMessage } from '../../../shared/src/contracts/sensor.js';
+import { decodeSensorInput, sensorEventId, type SensorInput, type SensorLimits } from '../../../shared/src/contracts/sensor.js';
 import type { PartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { PartitionSeek, type LaneBatch, type PreparedBatch } from '../../../shared/src/worker/partition-lanes.js';
 import type { Logger } from '../../../shared/src/log/logger.js';
 import { claimEvents, type EventClaim } from '../../../shared/src/redis/dedupe.js';
 import type { SensorShadowPair } from '../../../shared/src/models/shadow.js';
 import type { SequenceModel } from './models.js';
-import { toSampleRows, type SampleOptions, type SampleRow } from './stages/samples.js';
+import { toSampleBlock, type SampleBlock, type SampleOptions } from './stages/samples.js';
 import type { SensorWindow } from './stages/windows.js';
 import { checkpointKey, newAssetState, restorePartitionState, serialise, type AssetState, type PartitionState, type WindowSettings } from './state/checkpoint.js';
 
@@ -103,9 +103,9 @@ type SensorBatch = Pick<Batch, 'topic' | 'partition' | 'messages' | 'lastOffset'
 
 interface Accepted {
   message: Record_;
-  value: SensorMessage;
+  value: SensorInput;
   model: SequenceModel;
-  rows: SampleRow[];
+  block: SampleBlock;
   claim: EventClaim;
 }
 
@@ -177,7 +177,7 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
   const clock = now();
   const valid: Accepted[] = [];
   for (const message of messages) {
-    const decoded = decodeSensorMessage(message, deps.limits);
+    const decoded = decodeSensorInput(message, deps.limits);
     if (!decoded.ok) {
       reject(message, decoded.error);
       continue;
@@ -188,12 +188,12 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
       reject(message, new ContractViolation('unknown-asset', 'assetId', 'must match a pattern of SENSOR_MODELS', `no model serves "${value.assetId}"`));
       continue;
     }
-    const rows = toSampleRows(value, model.channels, clock, { ...deps.skew, periodMs: model.periodMs });
-    if (!rows.ok) {
-      reject(message, rows.error);
+    const block = toSampleBlock(value, model.channels, clock, { ...deps.skew, periodMs: model.periodMs });
+    if (!block.ok) {
+      reject(message, block.error);
       continue;
     }
-    valid.push({ message, value, model, rows: rows.value, claim: { eventId: sensorEventId(value), position: `${batch.topic}/${batch.partition}/${message.offset}` } });
+    valid.push({ message, value, model, block: block.value, claim: { eventId: sensorEventId(value), position: `${batch.topic}/${batch.partition}/${message.offset}` } });
   }
   const claims = await claimEvents(deps.redis, sensorDedupeNamespace(deps.groupId), valid.map((v) => v.claim), deps.dedupeTtlMs);
   const fresh = valid.filter((_, i) => claims[i] !== 'duplicate');
@@ -210,7 +210,7 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
     // A released version takes over the asset's windows and alert state from here on.
     asset.model = a.model;
     const before = asset.windower.stats();
-    const pushed = asset.windower.pushAll(a.rows);
+    const pushed = asset.windower.pushBlock(a.block);
     const after = asset.windower.stats();
     outcome.samples += after.accepted - before.accepted;
     outcome.duplicateSamples += pushed.duplicates;
@@ -219,7 +219,7 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
       outcome.lateSamples += pushed.late.length;
       const first = pushed.late[0]!;
       if (a.value.kind === 'reading') reject(a.message, first.violation);
-      else reject(a.message, new ContractViolation('late', `samples.${first.index}`, first.violation.rule, `${pushed.late.length} of ${a.rows.length} samples late, the others were used; first: ${first.violation.message}`));
+      else reject(a.message, new ContractViolation('late', `samples.${first.index}`, first.violation.rule, `${pushed.late.length} of ${a.block.rows} samples late, the others were used; first: ${first.violation.message}`));
     }
   }
   // The state now includes this batch; the alert machines advance below, in event-time order.
@@ -229,8 +229,17 @@ export async function prepareSensor(deps: SensorPipelineDeps, batch: SensorBatch
   outcome.timings.claimMs = t1 - t0;
   const shadowPairs = new Map<SequenceModel, SensorShadowPair[]>();
   let shadowError: unknown;
+  // The live model's normalised windows of this batch share one array (one allocation, not one
+  // per window); a shadow candidate's get their own.
+  const inputs = new Float32Array(completed.reduce((sum, c) => sum + c.window.values.length, 0));
+  let used = 0;
+  const inputFor = (cellsOfWindow: number): Float32Array => {
+    if (used + cellsOfWindow > inputs.length) return new Float32Array(cellsOfWindow);
+    used += cellsOfWindow;
+    return inputs.subarray(used - cellsOfWindow, used);
+  };
   const scoreWith = (m: SequenceModel, window: SensorWindow) => {
-    const x = normalise(window.values, m.normalisation, m.channels.length, new Float32Array(window.values.length)) as Float32Array;
+    const x = normalise(window.values, m.normalisation, m.channels.length, inputFor(window.values.length)) as Float32Array;
     // The micro-batcher copies x into its batch: x stays this window's own for the scoring below.
     return deps.reconstruct(m, x).then((y) => scoreWindow(x, y, m.size, m.channels.length, m.scoring));
   };

@@ -28,21 +28,36 @@ function perChannel(v: number | number[], channels: number, name: string): (c: n
  * Normalises a row-major `rows x channels` block per channel as the manifest says:
  * `x' = (x * scale - mean[c]) / std[c]`. Writes into `out` (a new Float32Array, the model's input
  * type, unless given) and returns it. Throws when per-channel arrays do not match `channels`.
+ * The factors of a normalisation object are worked out on its first use and kept: a manifest's
+ * normalisation never changes afterwards.
  */
 export function normalise(values: ArrayLike<number>, n: Normalisation, channels: number, out: Float32Array | Float64Array = new Float32Array(values.length)): Float32Array | Float64Array {
   if (!Number.isSafeInteger(channels) || channels < 1 || values.length % channels !== 0) {
     throw new RangeError(`normalise: ${values.length} values are not rows of ${channels} channels`);
   }
   if (out.length < values.length) throw new RangeError(`normalise: output holds ${out.length} values, need ${values.length}`);
-  const mean = perChannel(n.mean, channels, 'mean');
-  const std = perChannel(n.std, channels, 'std');
-  const m = Float64Array.from({ length: channels }, (_, c) => mean(c));
-  const inv = Float64Array.from({ length: channels }, (_, c) => 1 / std(c));
+  const { m, inv } = channelFactors(n, channels);
+  const scale = n.scale;
   for (let i = 0; i < values.length; i++) {
     const c = i % channels;
-    out[i] = (values[i]! * n.scale - m[c]!) * inv[c]!;
+    out[i] = (values[i]! * scale - m[c]!) * inv[c]!;
   }
   return out;
+}
+
+/** Per-channel mean and 1 / std of a normalisation, worked out once per manifest and channel count. */
+const factors = new WeakMap<Normalisation, Map<number, { m: Float64Array; inv: Float64Array }>>();
+function channelFactors(n: Normalisation, channels: number): { m: Float64Array; inv: Float64Array } {
+  let byChannels = factors.get(n);
+  if (!byChannels) factors.set(n, (byChannels = new Map<number, { m: Float64Array; inv: Float64Array }>()));
+  let f = byChannels.get(channels);
+  if (!f) {
+    const mean = perChannel(n.mean, channels, 'mean');
+    const std = perChannel(n.std, channels, 'std');
+    f = { m: Float64Array.from({ length: channels }, (_, c) => mean(c)), inv: Float64Array.from({ length: channels }, (_, c) => 1 / std(c)) };
+    byChannels.set(channels, f);
+  }
+  return f;
 }
 
 /** Per-channel statistics of one window that the `channel-terms` scoring reads. */

@@ -1,11 +1,21 @@
 import { ContractViolation, accept, reject, type Decoded } from '../../../../shared/src/contracts/errors.js';
-import type { SensorMessage } from '../../../../shared/src/contracts/sensor.js';
+import type { SensorInput } from '../../../../shared/src/contracts/sensor.js';
 
 /** One sample: an event time and one value per model channel, in the model's input order. */
 export interface SampleRow {
   /** Event time, epoch ms. */
   ts: number;
   /** `values[i]` is channel `channels[i]` of the asset model. */
+  values: Float64Array;
+}
+
+/** Evenly spaced samples in the model's channel order: a chunk's, or a reading's one. */
+export interface SampleBlock {
+  /** Event time of row 0, epoch ms; row `i` is at `t0 + i * periodMs`. */
+  t0: number;
+  periodMs: number;
+  rows: number;
+  /** `rows x channels` values, row-major: `values[i * channels + c]` is model channel `c` of row `i`. */
   values: Float64Array;
 }
 
@@ -76,20 +86,18 @@ function checkFinite(v: number, field: string): number {
 }
 
 /**
- * Turns a decoded reading or chunk into sample rows in the model's channel order, for an asset
- * model whose input channels are `channels`. A reading must hold exactly the model's channels;
- * chunk columns are matched by name under the same rule. Event times are checked against `now`
- * (the worker clock, epoch ms): the reading's `ts`, or the chunk's first and last sample, reported
- * as field `ts` / `t0`. Chunk sample `i` is at `t0 + i * periodMs`.
+ * Turns a decoded reading or chunk into a block of samples in the model's channel order, for an
+ * asset model whose input channels are `channels`. A reading must hold exactly the model's
+ * channels; chunk columns are matched by name under the same rule. Event times are checked
+ * against `now` (the worker clock, epoch ms): the reading's `ts`, or the chunk's first and last
+ * sample, reported as field `ts` / `t0`. Chunk sample `i` is at `t0 + i * periodMs`.
+ *
+ * A chunk whose columns already are in the model's order is passed on without a copy: the block
+ * shares (and the windower reads) the chunk's matrix, which nothing changes afterwards.
  *
  * Never throws on bad input: returns the violation to dead-letter instead.
  */
-export function toSampleRows(
-  message: SensorMessage,
-  channels: readonly string[],
-  now: number,
-  options: Partial<SampleOptions> = {},
-): Decoded<SampleRow[]> {
+export function toSampleBlock(message: SensorInput, channels: readonly string[], now: number, options: Partial<SampleOptions> = {}): Decoded<SampleBlock> {
   const o: SampleOptions = { ...DEFAULT_SAMPLE_OPTIONS, ...options };
   try {
     if (message.kind === 'reading') {
@@ -98,31 +106,32 @@ export function toSampleRows(
       checkSkew(message.ts, message.ts, now, o, 'ts');
       const values = new Float64Array(channels.length);
       names.forEach((c, j) => (values[col[j]!] = checkFinite(message.values[c]!, `values.${c}`)));
-      return accept([{ ts: message.ts, values }]);
+      return accept({ t0: message.ts, periodMs: 0, rows: 1, values });
     }
     if (o.periodMs !== undefined && message.periodMs !== o.periodMs) {
       throw new ContractViolation('schema', 'periodMs', `must be ${o.periodMs}, the sample period of the asset model`, `got ${message.periodMs}`);
     }
     const col = columnMap(message.channels, channels, (c) => `channels.${message.channels.indexOf(c)}`, () => 'channels');
-    const n = message.samples.length;
+    const n = message.rows;
     checkSkew(message.t0, message.t0 + (n - 1) * message.periodMs, now, o, 't0');
-    const rows: SampleRow[] = new Array<SampleRow>(n);
+    const src = message.values;
     const width = channels.length;
-    const m = col.length;
-    for (let i = 0; i < n; i++) {
-      const src = message.samples[i]!;
-      if (src.length !== m) throw new ContractViolation('schema', `samples.${i}`, `each sample row holds one value per channel (${m})`);
-      // A small array per row (the windower keeps it until placed): cheaper than a view of one
-      // chunk-wide buffer, whose creation costs more than the copy it saves.
-      const values = new Float64Array(width);
-      for (let j = 0; j < m; j++) {
-        const v = src[j]!;
-        if (!Number.isFinite(v)) checkFinite(v, `samples.${i}.${j}`);
-        values[col[j]!] = v;
-      }
-      rows[i] = { ts: message.t0 + i * message.periodMs, values };
+    if (src.length !== n * width) throw new RangeError(`a chunk of ${n} rows x ${width} channels holds ${src.length} values`);
+    // The decoder already refuses non-finite numbers; this guards callers that build chunks by
+    // hand. Any NaN or infinity makes the sum NaN (x * 0 is NaN for both).
+    let sum = 0;
+    for (let i = 0; i < src.length; i++) sum += src[i]! * 0;
+    if (sum !== 0) {
+      const at = src.findIndex((v) => !Number.isFinite(v));
+      checkFinite(src[at]!, `samples.${Math.floor(at / width)}.${at % width}`);
     }
-    return accept(rows);
+    if (col.every((c, j) => c === j)) return accept({ t0: message.t0, periodMs: message.periodMs, rows: n, values: src });
+    const values = new Float64Array(src.length);
+    for (let i = 0; i < n; i++) {
+      const at = i * width;
+      for (let j = 0; j < width; j++) values[at + col[j]!] = src[at + j]!;
+    }
+    return accept({ t0: message.t0, periodMs: message.periodMs, rows: n, values });
   } catch (err) {
     if (err instanceof ContractViolation) return reject(err);
     throw err;

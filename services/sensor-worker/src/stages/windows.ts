@@ -1,6 +1,6 @@
 import { ContractViolation } from '../../../../shared/src/contracts/errors.js';
 import { SnapshotError, check, isFiniteArray, isInt, isRecord } from '../../../../shared/src/anomaly/snapshot.js';
-import type { SampleRow } from './samples.js';
+import type { SampleBlock, SampleRow } from './samples.js';
 
 export interface WindowerOptions {
   /** The asset the windows belong to; prefixes every window id. Required, no default. */
@@ -68,6 +68,13 @@ export interface LateSample {
   violation: ContractViolation;
 }
 
+/** What a chunk's rows did: the windows they completed, the late rows, how many were duplicates. */
+export interface BlockResult {
+  windows: SensorWindow[];
+  late: LateSample[];
+  duplicates: number;
+}
+
 export interface WindowerStats {
   accepted: number;
   late: number;
@@ -103,7 +110,13 @@ export interface Windower {
   /** Adds one sample (event time + values in model channel order; the windower keeps `values` until it places them: do not change them afterwards); returns the windows it completes. */
   push(row: SampleRow): PushResult;
   /** Adds a chunk's rows in order; the late ones come back with their violations. */
-  pushAll(rows: readonly SampleRow[]): { windows: SensorWindow[]; late: LateSample[]; duplicates: number };
+  pushAll(rows: readonly SampleRow[]): BlockResult;
+  /**
+   * Adds a block's rows in order, exactly as `pushAll` of its rows would (the windower copies
+   * what it keeps: the block may be shared). Samples that extend the asset's samples in order,
+   * one grid point after the newest (the usual case), go straight into the window.
+   */
+  pushBlock(block: SampleBlock): BlockResult;
   /** Newest event time seen (on the grid), or null before the first sample. */
   watermark(): number | null;
   /** Samples held in memory: pending ones plus the current window tail. */
@@ -113,6 +126,9 @@ export interface Windower {
   /** Replaces the whole state with a snapshot's; throws {@link SnapshotError} when it does not fit. */
   restore(snapshot: unknown): void;
 }
+
+/** Windows whose values share one allocation (see `windowMemory` in {@link createWindower}). */
+const WINDOWS_PER_SLAB = 16;
 
 export const DEFAULT_WINDOWER_OPTIONS = { size: 64, periodMs: 100, allowedLatenessMs: 1000, maxGapMs: 5000 } as const;
 
@@ -191,21 +207,40 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
 
   const timeOf = (k: number) => anchor! + k * periodMs;
 
+  /**
+   * A window's values are views of a slab of WINDOWS_PER_SLAB windows, not an array each:
+   * thousands of 4 KiB ArrayBuffers a second (their memory is outside the JS heap, counted as
+   * external) made the garbage collector run often. A slab lives while any of its windows does.
+   */
+  let slab = new Float64Array(0);
+  let slabUsed = 0;
+  function windowMemory(): Float64Array {
+    const cells = size * channels;
+    if (slabUsed + cells > slab.length) {
+      slab = new Float64Array(cells * WINDOWS_PER_SLAB);
+      slabUsed = 0;
+    }
+    slabUsed += cells;
+    return slab.subarray(slabUsed - cells, slabUsed);
+  }
+
   function minPending(): number | undefined {
     let m: number | undefined;
     for (const k of pending.keys()) if (m === undefined || k < m) m = k;
     return m;
   }
 
-  function place(k: number, values: Float64Array, filled: boolean, out: SensorWindow[]): void {
+  /** Places grid point k, whose values are `src[from ... from + channels)`. */
+  function place(k: number, src: Float64Array, from: number, filled: boolean, out: SensorWindow[]): void {
     const slot = placed % size;
-    ring.set(values, slot * channels);
+    const at = slot * channels;
+    for (let j = 0; j < channels; j++) ring[at + j] = src[from + j]!;
     ringFilled[slot] = filled ? 1 : 0;
     placed++;
     if (placed >= size && (placed - size) % hop === 0) {
       const first = placed % size; // oldest slot
       // The ring from its oldest slot to the end, then from its start: two copies, not one per row.
-      const win = new Float64Array(size * channels);
+      const win = windowMemory();
       win.set(ring.subarray(first * channels), 0);
       if (first > 0) win.set(ring.subarray(0, first * channels), (size - first) * channels);
       let nFilled = 0;
@@ -243,7 +278,7 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
       const v = pending.get(k);
       if (v) {
         pending.delete(k);
-        place(k, v, false, out);
+        place(k, v, 0, false, out);
         lastPresent = k;
         cursor = k + 1;
         continue;
@@ -256,7 +291,7 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
           resetSegment();
         } else {
           const hold = Float64Array.from(lastPlaced());
-          for (let i = k; i < q; i++) place(i, hold, true, out);
+          for (let i = k; i < q; i++) place(i, hold, 0, true, out);
           stats.filled += q - k;
         }
         cursor = q;
@@ -298,6 +333,12 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
     if (watermark === null || k > watermark) watermark = k;
     advance(out);
     return 'accepted';
+  }
+
+  function pushCounted(row: SampleRow, index: number, result: BlockResult): void {
+    const r = pushInto(row, result.windows);
+    if (r instanceof ContractViolation) result.late.push({ index, row, violation: r });
+    else if (r === 'duplicate') result.duplicates++;
   }
 
   function push(row: SampleRow): PushResult {
@@ -375,16 +416,31 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
   return {
     push,
     pushAll(rows) {
-      const windows: SensorWindow[] = [];
-      const late: LateSample[] = [];
-      let duplicates = 0;
-      for (let index = 0; index < rows.length; index++) {
-        const row = rows[index]!;
-        const r = pushInto(row, windows);
-        if (r instanceof ContractViolation) late.push({ index, row, violation: r });
-        else if (r === 'duplicate') duplicates++;
+      const result: BlockResult = { windows: [], late: [], duplicates: 0 };
+      rows.forEach((row, index) => pushCounted(row, index, result));
+      return result;
+    },
+    pushBlock(block) {
+      const result: BlockResult = { windows: [], late: [], duplicates: 0 };
+      const { t0, periodMs: step, rows, values } = block;
+      if (values.length !== rows * channels) throw new RangeError(`windower ${assetId}: a block of ${rows} rows holds ${values.length} values, not ${rows * channels}`);
+      for (let i = 0; i < rows; i++) {
+        const ts = t0 + i * step;
+        // A cursor just past the watermark means every point up to it is placed and nothing is
+        // pending; a sample at the cursor then goes straight into the window: what pushInto and
+        // advance would do, without the pending map and a row of its own.
+        if (cursor !== null && cursor === watermark! + 1 && Number.isFinite(ts) && Math.round((ts - anchor!) / periodMs) === cursor) {
+          const k = cursor;
+          stats.accepted++;
+          watermark = k;
+          place(k, values, i * channels, false, result.windows);
+          lastPresent = k;
+          cursor = k + 1;
+          continue;
+        }
+        pushCounted({ ts, values: values.slice(i * channels, (i + 1) * channels) }, i, result);
       }
-      return { windows, late, duplicates };
+      return result;
     },
     watermark: () => (watermark === null ? null : timeOf(watermark)),
     buffered: () => pending.size + Math.min(placed, size),
