@@ -7,7 +7,7 @@ import { createRequire, Module } from 'node:module';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mock, test } from 'node:test';
-import { crc32C, encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
+import { crc32C, encodeProduceV3, groupMessagesPerPartition, kafkajsEncodingDeps, kafkajsProduceV3, memoizedMurmur2, type GroupMessagesPerPartition, type ProduceRequestArgs, type ProduceRequestFactory } from '../../shared/src/kafka/kafkajs-produce.js';
 
 const require = createRequire(import.meta.url);
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: number): unknown };
@@ -57,7 +57,7 @@ function args(over: Partial<ProduceRequestArgs>, topicData: ProduceRequestArgs['
 }
 
 test('both patches are in place when they load before kafkajs', () => {
-  assert.deepEqual(fastProduce, { produceRequest: true, grouping: true, reasons: [] });
+  assert.deepEqual(fastProduce, { produceRequest: true, grouping: true, keyHash: true, reasons: [] });
   assert.notEqual(patched(), original());
   assert.equal(require('kafkajs/src/producer/groupMessagesPerPartition'), groupMessagesPerPartition);
 });
@@ -130,6 +130,32 @@ test('one-pass grouping gives what kafkajs grouping gives, partitions and order 
   assert.deepEqual(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages: msgs, partitioner }), {});
 });
 
+test("the default partitioner's key hash keeps string keys' hashes and gives kafkajs's partitions", () => {
+  // kafkajs's own murmur2, loaded afresh outside the require cache the patch replaced.
+  const file = require.resolve('kafkajs/src/producer/partitioners/default/murmur2');
+  const fresh = new Module(file);
+  fresh.filename = file;
+  fresh.paths = (Module as unknown as { _nodeModulePaths(p: string): string[] })._nodeModulePaths(file);
+  (fresh as unknown as { _compile(code: string, file: string): void })._compile(readFileSync(file, 'utf8'), file);
+  const murmur2 = fresh.exports as (key: unknown) => number;
+  assert.notEqual(require(file), murmur2, 'the patched module is in the cache');
+  let calls = 0;
+  const memo = memoizedMurmur2((k) => (calls++, murmur2(k)), 3);
+  const keys = ['pump-1', 'pump-1', 'line-7', 'pümp-€-𝄞', '', 'pump-1', 'a', 'b', 'c', 'pump-1'];
+  for (const k of keys) assert.equal(memo(k), murmur2(k), k);
+  // Hashed once while kept: the second 'pump-1' is the only hit; a cache of 3 starts afresh at '' and at 'b'.
+  assert.equal(calls, 9);
+  assert.equal(memo(Buffer.from('pump-1')), murmur2('pump-1'));
+  // The default partitioner in use hashes like kafkajs: the partition of every key is kafkajs's.
+  const { Partitioners } = require('kafkajs') as { Partitioners: { DefaultPartitioner: () => (a: unknown) => number } };
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: 12 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+  for (let i = 0; i < 500; i++) {
+    const key = `asset-${i}`;
+    assert.equal(partitioner({ topic: 't', partitionMetadata, message: { key, value: null } }), (murmur2(key) & 0x7fffffff) % 12, key);
+  }
+});
+
 test('the eight-bytes-a-step CRC-32C equals kafkajs own, at every length and alignment', () => {
   const kafkajsCrc = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
   // The standard check value of CRC-32C.
@@ -179,5 +205,5 @@ test('in a worker process both patches are in place', async () => {
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
-  assert.deepEqual(JSON.parse(out), { produceRequest: true, grouping: true, reasons: [] });
+  assert.deepEqual(JSON.parse(out), { produceRequest: true, grouping: true, keyHash: true, reasons: [] });
 });

@@ -78,6 +78,31 @@ const PRODUCE_V3 = 'protocol/requests/produce/v3/request';
 const PRODUCE_WRAPPERS = [4, 5, 6, 7].map((v) => `protocol/requests/produce/v${v}/request`);
 const GROUPING = 'producer/groupMessagesPerPartition';
 const SEND_MESSAGES = 'producer/sendMessages';
+const MURMUR2 = 'producer/partitioners/default/murmur2';
+const DEFAULT_PARTITIONER = 'producer/partitioners/default/index';
+
+/** String keys whose hash is kept; the cache starts afresh when full (keys are asset, line, camera ids: a few thousand). */
+const MAX_HASHED_KEYS = 10_000;
+
+/**
+ * kafkajs's murmur2 (the default partitioner's key hash, Java-compatible) with the hash of string
+ * keys kept: it builds a Buffer of the key and a 64-bit Long object for every step of four
+ * bytes, so hashing every score's asset id was about 8% of all the sensor worker allocated. The
+ * hash is a pure function of the key, so the partitions are unchanged.
+ */
+export function memoizedMurmur2(murmur2: (key: unknown) => number, maxKeys = MAX_HASHED_KEYS): (key: unknown) => number {
+  const hashes = new Map<string, number>();
+  return (key) => {
+    if (typeof key !== 'string') return murmur2(key);
+    let h = hashes.get(key);
+    if (h === undefined) {
+      if (hashes.size >= maxKeys) hashes.clear();
+      h = murmur2(key);
+      hashes.set(key, h);
+    }
+    return h;
+  };
+}
 
 /** kafkajs's grouping, in one pass: the same partitions, each with its messages in order. */
 export const groupMessagesPerPartition: GroupMessagesPerPartition = ({ topic, partitionMetadata, messages, partitioner }) => {
@@ -421,6 +446,8 @@ export interface FastProduceStatus {
   produceRequest: boolean;
   /** Messages are grouped by partition in one pass. */
   grouping: boolean;
+  /** The default partitioner keeps the hashes of string keys. */
+  keyHash: boolean;
   /** Why a part is not in place (empty when both are). */
   reasons: string[];
 }
@@ -439,7 +466,7 @@ export function installFastProduce(): FastProduceStatus {
   if (status) return status;
   const version = installedKafkajsVersion();
   if (version !== CHECKED_KAFKAJS_VERSION) {
-    return (status = { produceRequest: false, grouping: false, reasons: [`kafkajs ${version} is not ${CHECKED_KAFKAJS_VERSION}`] });
+    return (status = { produceRequest: false, grouping: false, keyHash: false, reasons: [`kafkajs ${version} is not ${CHECKED_KAFKAJS_VERSION}`] });
   }
   const reasons: string[] = [];
   const loaded = (p: string) => require.cache[kafkajsPath(p)] !== undefined;
@@ -457,5 +484,12 @@ export function installFastProduce(): FastProduceStatus {
     cacheExports(kafkajsPath(GROUPING), groupMessagesPerPartition);
     grouping = true;
   }
-  return (status = { produceRequest, grouping, reasons });
+  let keyHash = false;
+  if (loaded(DEFAULT_PARTITIONER)) reasons.push('the default partitioner was loaded before the patch (it holds its own hash)');
+  else {
+    const murmur2 = require(kafkajsPath(MURMUR2)) as (key: unknown) => number;
+    cacheExports(kafkajsPath(MURMUR2), memoizedMurmur2(murmur2));
+    keyHash = true;
+  }
+  return (status = { produceRequest, grouping, keyHash, reasons });
 }
