@@ -315,6 +315,19 @@ describe('sensor chunk scanner', () => {
     assert.notEqual(a?.values.buffer, b?.values.buffer);
   });
 
+  test('asset ids and channel names read before are reused, never mixed up, even when their hashes collide', () => {
+    // "chraczfa" and "chllbppa" have the same FNV-1a hash, the key of the scanner's string cache.
+    const chunk = (asset: string, channel: string) => `{"assetId":"${asset}","chunkId":"c","t0":1,"periodMs":1,"channels":["${channel}","x"],"samples":[[1,2]]}`;
+    const first = scanText(chunk('chraczfa', 'chllbppa'));
+    const second = scanText(chunk('chllbppa', 'chraczfa'));
+    const third = scanText(chunk('chllbppa', 'chraczfa'));
+    assert.deepEqual([first?.assetId, first?.channels], ['chraczfa', ['chllbppa', 'x']]);
+    assert.deepEqual([second?.assetId, second?.channels], ['chllbppa', ['chraczfa', 'x']]);
+    assert.deepEqual([third?.assetId, third?.channels], ['chllbppa', ['chraczfa', 'x']]);
+    // Over a thousand distinct names: the cache starts afresh when full and keeps reading right.
+    for (let i = 0; i < 2500; i++) assert.deepEqual(scanText(chunk(`pump-${i % 1300}`, `ch${i}`))?.channels, [`ch${i}`, 'x']);
+  });
+
   test('mutants: the scanner returns a chunk exactly when JSON.parse reads a plain one, and the same chunk', () => {
     const rng = createRng('sensor-chunk-scan', 'mutants');
     const plan = createSensorPlan({ seed: 2, runId: 'm', start: 1_764_000_000_000, assets: 2, format: 'chunk', chunkSize: 3 });
