@@ -228,3 +228,114 @@ describe('sensor scoring: channel-terms (manifest scoring)', () => {
     assert.deepEqual([...r.contributions], [0, 0, 0, 0]);
   });
 });
+
+describe('sensor scoring: scoreWindow reuses its intermediates', () => {
+  // The scoring as first written, one new array per step: scoreWindow now computes into reused
+  // scratch arrays and must give the same numbers, bit for bit.
+  type Terms = Extract<WindowScoring, { method: 'channel-terms' }>;
+  function previousScoreWindow(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number, scoring?: WindowScoring): { score: number; contributions: Float64Array } {
+    let contributions: Float64Array;
+    if (scoring === undefined || scoring.method === 'mse') {
+      const cells = size * channels;
+      const sums = new Float64Array(channels);
+      for (let i = 0; i < cells; i++) {
+        const d = x[i]! - y[i]!;
+        sums[i % channels]! += d * d;
+      }
+      contributions = sums.map((v) => v / cells);
+    } else {
+      const r = new Float64Array(channels);
+      for (let c = 0; c < channels; c++) {
+        let sum = 0, sq = 0, maxStep = 0, moves = 0, prevE = 0, prevX = 0;
+        for (let t = 0; t < size; t++) {
+          const xi = x[t * channels + c]!;
+          const e = xi - y[t * channels + c]!;
+          sq += e * e;
+          sum += xi;
+          if (t > 0) {
+            const de = e - prevE;
+            if (de * de > maxStep) maxStep = de * de;
+            const dx = xi - prevX;
+            moves += dx * dx;
+          }
+          prevE = e;
+          prevX = xi;
+        }
+        const s: Terms = scoring;
+        let v = sq / size / s.errorRef[c]!;
+        if (s.stepRef) v = Math.max(v, maxStep / s.stepRef[c]!);
+        const still = size > 1 ? moves / (size - 1) : 0;
+        if (s.stillRef) v = Math.max(v, still * STILL_CAP <= s.stillRef[c]! ? STILL_CAP : s.stillRef[c]! / still);
+        if (s.levelRef) v = Math.max(v, (sum / size) ** 2 / s.levelRef[c]!);
+        r[c] = v;
+      }
+      let max = 0;
+      for (const v of r) if (v > max) max = v;
+      contributions = new Float64Array(channels);
+      if (max > 0) {
+        const w = r.map((v) => (v / max) ** scoring.power);
+        const sum = w.reduce((a, b) => a + b, 0);
+        const norm = max * sum ** (1 / scoring.power);
+        contributions = w.map((v) => (norm * v) / sum);
+      }
+    }
+    return { score: contributions.reduce((a, b) => a + b, 0), contributions };
+  }
+  let seed = 5;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const refs = (channels: number, scale: number) => Array.from({ length: channels }, () => scale * (0.01 + rand()));
+  /** A random window, its reconstruction, and a channel-terms scoring with a random set of the optional references. */
+  function randomCase(size: number, channels: number) {
+    const x = Float32Array.from({ length: size * channels }, () => rand() * 4 - 2);
+    const y = x.map((v) => v + (rand() - 0.5) * (rand() < 0.2 ? 3 : 0.4));
+    // A stuck channel now and then, so the still term hits its cap.
+    if (rand() < 0.3) for (let t = 0; t < size; t++) x[t * channels] = 0.5;
+    const scoring: Terms = { method: 'channel-terms', power: [1, 2, 4, 16][Math.floor(rand() * 4)]!, errorRef: refs(channels, 1) };
+    if (rand() < 0.7) scoring.stepRef = refs(channels, 1);
+    if (rand() < 0.7) scoring.stillRef = refs(channels, 0.01);
+    if (rand() < 0.5) scoring.levelRef = refs(channels, 1);
+    return { x, y, scoring };
+  }
+  const same = (a: { score: number; contributions: Float64Array }, b: { score: number; contributions: Float64Array }, what: string) => {
+    assert.ok(Object.is(a.score, b.score), `${what}: score ${a.score} vs ${b.score}`);
+    assert.equal(a.contributions.length, b.contributions.length, what);
+    a.contributions.forEach((v, c) => assert.ok(Object.is(v, b.contributions[c]), `${what}: channel ${c}: ${v} vs ${b.contributions[c]}`));
+  };
+
+  test('bit-identical to the previous implementation, both methods, channel counts up and down', () => {
+    // 8, then fewer, then 8 again, window after window: stale scratch values past the channel
+    // count must not be read, and a larger count must not find the scratch too short.
+    for (let n = 0; n < 20; n++) {
+      for (const size of [1, 2, 64]) {
+        for (const channels of [8, 3, 8, 1, 13, 2, 8, 5, 8]) {
+          const { x, y, scoring } = randomCase(size, channels);
+          const what = `${channels} channels x ${size}, case ${n}`;
+          same(scoreWindow(x, y, size, channels, scoring), previousScoreWindow(x, y, size, channels, scoring), `channel-terms, ${what}`);
+          same(scoreWindow(x, y, size, channels), previousScoreWindow(x, y, size, channels), `mse, ${what}`);
+          same(scoreWindow(Array.from(x), Array.from(y), size, channels, scoring), previousScoreWindow(x, y, size, channels, scoring), `plain arrays, ${what}`);
+          // A perfect reconstruction after scored windows: every contribution 0, nothing left over.
+          if (size === 64) same(scoreWindow(x, x, size, channels, { method: 'channel-terms', power: 2, errorRef: refs(channels, 1) }), { score: 0, contributions: new Float64Array(channels) }, `perfect, ${what}`);
+        }
+      }
+    }
+  });
+
+  test('the returned contributions are the window\'s own: later calls do not change them', () => {
+    for (const method of ['channel-terms', 'mse'] as const) {
+      const a = randomCase(64, 8);
+      const first = scoreWindow(a.x, a.y, 64, 8, method === 'mse' ? undefined : a.scoring);
+      const kept = { score: first.score, contributions: Float64Array.from(first.contributions) };
+      const stats = channelStatistics(a.x, a.y, 64, 8);
+      const statsKept = structuredClone(stats);
+      for (const channels of [8, 3, 12]) {
+        const b = randomCase(64, channels);
+        const later = scoreWindow(b.x, b.y, 64, channels, method === 'mse' ? undefined : b.scoring);
+        assert.notEqual(later.contributions, first.contributions);
+        assert.notEqual(later.contributions.buffer, first.contributions.buffer);
+      }
+      same(first, kept, method);
+      // channelStatistics still hands out arrays of its own too.
+      assert.deepEqual(stats, statsKept);
+    }
+  });
+});

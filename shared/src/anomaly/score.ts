@@ -86,10 +86,14 @@ function checkShape(fn: string, x: ArrayLike<number>, y: ArrayLike<number>, size
  */
 export function channelStatistics(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number): ChannelStatistics {
   checkShape('channelStatistics', x, y, size, channels);
-  const error = new Float64Array(channels);
-  const step = new Float64Array(channels);
-  const still = new Float64Array(channels);
-  const level = new Float64Array(channels);
+  const stats = { error: new Float64Array(channels), step: new Float64Array(channels), still: new Float64Array(channels), level: new Float64Array(channels) };
+  statisticsInto(x, y, size, channels, stats);
+  return stats;
+}
+
+/** {@link channelStatistics} of a checked shape into `out`, whose arrays may be longer than `channels` (only the first `channels` are written). */
+function statisticsInto(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number, out: ChannelStatistics): void {
+  const { error, step, still, level } = out;
   for (let c = 0; c < channels; c++) {
     let sum = 0;
     let sq = 0;
@@ -117,7 +121,6 @@ export function channelStatistics(x: ArrayLike<number>, y: ArrayLike<number>, si
     still[c] = size > 1 ? moves / (size - 1) : 0;
     level[c] = (sum / size) ** 2;
   }
-  return { error, step, still, level };
 }
 
 function refs(v: readonly number[] | undefined, channels: number, name: string): readonly number[] | undefined {
@@ -125,30 +128,55 @@ function refs(v: readonly number[] | undefined, channels: number, name: string):
   return v;
 }
 
+type ChannelTermsScoring = Extract<WindowScoring, { method: 'channel-terms' }>;
+
 /**
  * The per-channel values of the `channel-terms` scoring (before the power-norm): for each channel
  * the largest of `error / errorRef`, `step / stepRef`,
  * `min(STILL_CAP, stillRef / still)` and `level / levelRef`, the last three only when their
  * references are given. 1 means "as far out as the reference".
  */
-export function channelTerms(stats: ChannelStatistics, scoring: Extract<WindowScoring, { method: 'channel-terms' }>): Float64Array {
+export function channelTerms(stats: ChannelStatistics, scoring: ChannelTermsScoring): Float64Array {
   const channels = stats.error.length;
+  const out = new Float64Array(channels);
+  termsInto(stats, channels, scoring, out);
+  return out;
+}
+
+/** {@link channelTerms} of the first `channels` statistics into `out` (its first `channels` values). */
+function termsInto(stats: ChannelStatistics, channels: number, scoring: ChannelTermsScoring, out: Float64Array): void {
   const errorRef = refs(scoring.errorRef, channels, 'errorRef')!;
   const stepRef = refs(scoring.stepRef, channels, 'stepRef');
   const stillRef = refs(scoring.stillRef, channels, 'stillRef');
   const levelRef = refs(scoring.levelRef, channels, 'levelRef');
-  const out = new Float64Array(channels);
   for (let c = 0; c < channels; c++) {
     let r = stats.error[c]! / errorRef[c]!;
     if (stepRef) r = Math.max(r, stats.step[c]! / stepRef[c]!);
     if (stillRef) {
+      // Two Math.max calls, not one of `cond ? STILL_CAP : ratio`: V8 made that value (an imported
+      // constant or a double) a heap number, 16 bytes per channel and window.
       const v = stats.still[c]!;
-      r = Math.max(r, v * STILL_CAP <= stillRef[c]! ? STILL_CAP : stillRef[c]! / v);
+      if (v * STILL_CAP <= stillRef[c]!) r = Math.max(r, STILL_CAP);
+      else r = Math.max(r, stillRef[c]! / v);
     }
     if (levelRef) r = Math.max(r, stats.level[c]! / levelRef[c]!);
     out[c] = r;
   }
-  return out;
+}
+
+/**
+ * The intermediates of {@link scoreWindow}'s `channel-terms` scoring, reused from window to window
+ * (the sensor worker scores ~15,000 windows/s: a window's five intermediate arrays were a tenth
+ * of its allocation). Grown when a model with more channels comes; every use writes the first `channels`
+ * values before reading them and reads no further. Not shared across threads (one per isolate).
+ */
+let scratch = { channels: 0, stats: { error: new Float64Array(0), step: new Float64Array(0), still: new Float64Array(0), level: new Float64Array(0) }, terms: new Float64Array(0) };
+function scratchFor(channels: number): typeof scratch {
+  if (scratch.channels < channels) {
+    const stats = { error: new Float64Array(channels), step: new Float64Array(channels), still: new Float64Array(channels), level: new Float64Array(channels) };
+    scratch = { channels, stats, terms: new Float64Array(channels) };
+  }
+  return scratch;
 }
 
 /**
@@ -162,44 +190,49 @@ export function channelTerms(stats: ChannelStatistics, scoring: Extract<WindowSc
  *
  * Either way the contributions are >= 0 and the score is their sum in channel order, so they add
  * up to it exactly. Throws on a shape mismatch, a reference array of the wrong length, or a
- * non-finite reconstruction (a broken model, not bad input).
+ * non-finite reconstruction (a broken model, not bad input). The returned contributions are the
+ * window's own; only the intermediates are reused.
  */
 export function scoreWindow(x: ArrayLike<number>, y: ArrayLike<number>, size: number, channels: number, scoring?: WindowScoring): WindowScore {
   checkShape('scoreWindow', x, y, size, channels);
-  let contributions: Float64Array;
+  const contributions = new Float64Array(channels);
   if (scoring === undefined || scoring.method === 'mse') {
+    // The sums go straight into the result, then are divided in place (what `sums.map` did).
     const cells = size * channels;
-    const sums = new Float64Array(channels);
     for (let i = 0; i < cells; i++) {
       const d = x[i]! - y[i]!;
       if (!Number.isFinite(d)) throw new RangeError(`scoreWindow: non-finite error at row ${Math.floor(i / channels)}, channel ${i % channels}`);
-      sums[i % channels]! += d * d;
+      contributions[i % channels]! += d * d;
     }
-    contributions = sums.map((v) => v / cells);
+    for (let c = 0; c < channels; c++) contributions[c] = contributions[c]! / cells;
   } else {
-    const r = channelTerms(channelStatistics(x, y, size, channels), scoring);
-    contributions = powerShares(r, scoring.power);
+    const { stats, terms } = scratchFor(channels);
+    statisticsInto(x, y, size, channels, stats);
+    termsInto(stats, channels, scoring, terms);
+    powerSharesInto(terms, channels, scoring.power, contributions);
   }
   let score = 0;
-  for (const v of contributions) score += v;
+  for (let c = 0; c < channels; c++) score += contributions[c]!;
   return { score, contributions };
 }
 
-/** `norm * r_c^p / sum r^p` per channel, with `norm = (sum r^p)^(1/p)`; scaled by the largest `r` so large values do not overflow. */
-function powerShares(r: Float64Array, p: number): Float64Array {
+/**
+ * `norm * r_c^p / sum r^p` per channel into `out` (all 0 when every `r` is), with
+ * `norm = (sum r^p)^(1/p)`; scaled by the largest `r` so large values do not overflow. Reads the
+ * first `channels` values of `r`.
+ */
+function powerSharesInto(r: Float64Array, channels: number, p: number, out: Float64Array): void {
   let max = 0;
-  for (const v of r) if (v > max) max = v;
-  const out = new Float64Array(r.length);
-  if (max === 0) return out;
+  for (let c = 0; c < channels; c++) if (r[c]! > max) max = r[c]!;
+  if (max === 0) return;
   let sum = 0;
-  for (let c = 0; c < r.length; c++) {
+  for (let c = 0; c < channels; c++) {
     const w = (r[c]! / max) ** p;
     out[c] = w;
     sum += w;
   }
   const norm = max * sum ** (1 / p);
-  for (let c = 0; c < r.length; c++) out[c] = (norm * out[c]!) / sum;
-  return out;
+  for (let c = 0; c < channels; c++) out[c] = (norm * out[c]!) / sum;
 }
 
 /** Contributions keyed by channel name (`AnomalyScore.contributions`); `labels` in model input order. */
