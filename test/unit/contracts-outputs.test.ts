@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  anomalyScoreJson,
   anomalyScoreSchema,
   decodeAlertEvent,
   decodeAnomalyScore,
   encodeAlertEvent,
   encodeAnomalyScore,
+  isStringifiableAnomalyScore,
   isValidAnomalyScore,
   type AnomalyScore,
 } from '../../shared/src/contracts/anomaly.js';
@@ -155,7 +155,6 @@ describe('anomaly score encoding', () => {
       assert.deepEqual(JSON.parse(JSON.stringify(v)), JSON.parse(JSON.stringify(parsed.data)));
       // What goes out is JSON.stringify's text of the schema's parse, character for character.
       assert.equal(encodeAnomalyScore(v as AnomalyScore).value.toString(), JSON.stringify(parsed.data));
-      assert.equal(anomalyScoreJson(v as AnomalyScore), JSON.stringify(parsed.data));
     }
     // The scores workers write do take the fast path; the check is not vacuous.
     assert.ok(isValidAnomalyScore(anomalyScore));
@@ -165,5 +164,49 @@ describe('anomaly score encoding', () => {
     assert.ok(!isValidAnomalyScore(withExtra));
     assert.deepEqual(JSON.parse(encodeAnomalyScore(withExtra).value.toString()), anomalyScore);
     assert.throws(() => encodeAnomalyScore({ ...anomalyScore, score: NaN }), (err: unknown) => err instanceof ContractViolation && err.field === 'score');
+  });
+
+  test("keys in the schema's order are written by JSON.stringify as they are; other orders as the schema orders them", () => {
+    const expectSame = (v: AnomalyScore, stringified: boolean, what: string) => {
+      assert.equal(isStringifiableAnomalyScore(v), stringified, what);
+      assert.equal(encodeAnomalyScore(v).value.toString(), JSON.stringify(anomalyScoreSchema.parse(v)), what);
+    };
+    const score = (contributions: Record<string, number>, worker = 'sensor-1', extra: Partial<AnomalyScore> = {}): AnomalyScore =>
+      ({ ...anomalyScore, contributions, processing: { ...anomalyScore.processing, worker }, ...extra });
+    // Channels in any order (a record keeps its input order), workers that JSON escapes.
+    for (const contributions of [{ b: 2, a: 1 }, { a: 1, b: 2 }, { b: 0 }, {}, { a: 1, ab: 2, abc: 3, b: 4 }, { a: 5e-324, b: 1e21, c: -0 }] as Record<string, number>[])
+      expectSame(score(contributions), true, `contributions ${JSON.stringify(contributions)}`);
+    for (const worker of ['sensor-2', 'w "3"\t☃', 'é']) expectSame(score({ a: 1 }, worker), true, `worker ${worker}`);
+    for (const anomalous of [false, true]) for (const afterGap of [true, false]) expectSame(score({ a: 1 }, 'sensor-1', { anomalous, afterGap }), true, `anomalous ${anomalous}, afterGap ${afterGap}`);
+    // Keys in another order, at each level: the schema's parse puts them in order.
+    const { assetId, ...rest } = anomalyScore;
+    expectSame({ ...rest, assetId }, false, 'assetId last');
+    const { name, ...model } = anomalyScore.model;
+    expectSame({ ...anomalyScore, model: { ...model, name } }, false, 'model.name last');
+    const { worker, ...processing } = anomalyScore.processing;
+    expectSame({ ...anomalyScore, processing: { ...processing, worker } }, false, 'processing.worker last');
+  });
+
+  test('keys the schema does not see: non-enumerable ones and symbols, as the schema treats them', () => {
+    const hidden = (o: object, key: PropertyKey) => Object.defineProperty(o, key, { value: 1, enumerable: false });
+    const sym = Symbol('s');
+    // Passed over by the schema, and by the check and the writer.
+    for (const v of [
+      { ...anomalyScore, contributions: hidden({ vibration: 1 }, 'extra') },
+      { ...anomalyScore, contributions: hidden({ vibration: 1 }, sym) },
+      hidden({ ...anomalyScore }, 'extra'),
+      { ...anomalyScore, [sym]: 1 },
+      { ...anomalyScore, model: { ...anomalyScore.model, [sym]: 1 } },
+      { ...anomalyScore, processing: { ...anomalyScore.processing, [sym]: 1 } },
+    ] as AnomalyScore[]) {
+      assert.ok(isValidAnomalyScore(v));
+      assert.equal(encodeAnomalyScore(v).value.toString(), JSON.stringify(anomalyScoreSchema.parse(v)));
+    }
+    // An enumerable symbol key among the contributions is not a channel: the schema refuses it, so
+    // the check must too (JSON.stringify would silently drop it).
+    const withSymbol = { ...anomalyScore, contributions: { vibration: 1, [sym]: 2 } } as AnomalyScore;
+    assert.ok(!anomalyScoreSchema.safeParse(withSymbol).success);
+    assert.ok(!isValidAnomalyScore(withSymbol));
+    assert.throws(() => encodeAnomalyScore(withSymbol), (err: unknown) => err instanceof ContractViolation && err.field.startsWith('contributions'));
   });
 });
