@@ -178,7 +178,7 @@ function sources(dir: string): string[] {
 
 test('only client.ts loads kafkajs at run time, so the patches it imports first always precede kafkajs', () => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const allowed = new Set(['shared/src/kafka/client.ts', 'shared/src/kafka/kafkajs-encoder.ts', 'shared/src/kafka/kafkajs-produce.ts']);
+  const allowed = new Set(['shared/src/kafka/client.ts', 'shared/src/kafka/kafkajs-encoder.ts', 'shared/src/kafka/kafkajs-produce.ts', 'shared/src/kafka/kafkajs-fetch.ts']);
   const offenders: string[] = [];
   for (const file of ['shared/src', 'services', 'deploy'].flatMap((d) => sources(join(root, d)))) {
     const rel = relative(root, file).split(sep).join('/');
@@ -198,12 +198,15 @@ test('only client.ts loads kafkajs at run time, so the patches it imports first 
   assert.ok(client.indexOf("from './kafkajs-patches.js'") >= 0 && client.indexOf("from './kafkajs-patches.js'") < client.indexOf("from 'kafkajs'"));
 });
 
-test('in a worker process both patches are in place', async () => {
+test('in a worker process every patch is in place', async () => {
   // The vision worker's module graph in a fresh process, as its entry point loads it.
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const code = `await import(${JSON.stringify(pathToFileURL(join(root, 'services/vision-worker/src/worker.ts')).href)}); const m = await import(${JSON.stringify(pathToFileURL(join(root, 'shared/src/kafka/kafkajs-patches.ts')).href)}); process.stdout.write(JSON.stringify(m.fastProduce));`;
+  const code = `await import(${JSON.stringify(pathToFileURL(join(root, 'services/vision-worker/src/worker.ts')).href)}); const m = await import(${JSON.stringify(pathToFileURL(join(root, 'shared/src/kafka/kafkajs-patches.ts')).href)}); process.stdout.write(JSON.stringify([m.fastProduce, m.fastFetch]));`;
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
-  assert.deepEqual(JSON.parse(out), { produceRequest: true, grouping: true, keyHash: true, reasons: [] });
+  assert.deepEqual(JSON.parse(out), [
+    { produceRequest: true, grouping: true, keyHash: true, reasons: [] },
+    { recordHeaders: true, reasons: [] },
+  ]);
 });

@@ -222,6 +222,19 @@ export function decodeSensorInput(record: InboundRecord, limits: Partial<SensorL
   return accept(chunkMatrix(chunk));
 }
 
+/**
+ * `{ ...extra, 'content-type': 'application/json' }`, built by definition instead: that spread gave
+ * every record's headers a hidden class of its own (1,990 of 2,000 simulator records), all kept
+ * in the old generation while the records live (kafkajs-fetch.ts says more).
+ */
+function withContentType(extra: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const define = (k: string, v: string) => Object.defineProperty(headers, k, { value: v, writable: true, enumerable: true, configurable: true });
+  for (const k of Object.keys(extra)) define(k, extra[k]!);
+  define('content-type', 'application/json');
+  return headers;
+}
+
 /** The record a gateway produces: key = asset id, JSON value. Throws on an invalid message. */
 export function encodeSensorMessage(message: SensorReading | SensorChunk, extraHeaders: Record<string, string> = {}): OutboundRecord {
   const isChunk = 'chunkId' in message;
@@ -230,6 +243,6 @@ export function encodeSensorMessage(message: SensorReading | SensorChunk, extraH
   return {
     key: message.assetId,
     value: Buffer.from(JSON.stringify(parsed.data), 'utf8'),
-    headers: { ...extraHeaders, 'content-type': 'application/json' },
+    headers: withContentType(extraHeaders),
   };
 }

@@ -1,5 +1,5 @@
 // First: it must run before kafkajs loads (kafkajs-patches.ts).
-import { fastProduce } from './kafkajs-patches.js';
+import { fastFetch, fastProduce } from './kafkajs-patches.js';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 import { installPooledEncoder } from './kafkajs-encoder.js';
@@ -49,6 +49,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
   if (!installPooledEncoder()) log?.warn('kafkajs is not the version its encoder was checked against: encoding with its own zero-filled buffers');
   // One-buffer produce requests and one-pass grouping (see kafkajs-produce.ts).
   if (fastProduce.reasons.length > 0) log?.warn({ ...fastProduce }, `kafkajs produce requests partly use kafkajs's own encoding: ${fastProduce.reasons.join('; ')}`);
+  // Fetched records' headers built without an object spread per header (see kafkajs-fetch.ts).
+  if (fastFetch.reasons.length > 0) log?.warn({ ...fastFetch }, `kafkajs decodes fetched records' headers its own way: ${fastFetch.reasons.join('; ')}`);
   return new Kafka({
     brokers: options.brokers,
     clientId: options.clientId,

@@ -428,7 +428,7 @@ export function fastProduceV3(original: ProduceRequestFactory): ProduceRequestFa
 }
 
 /** Puts `exports` in the require cache under `path`, as if that module had loaded. */
-function cacheExports(path: string, exports: unknown): void {
+export function cacheExports(path: string, exports: unknown): void {
   const cached = require.cache[path];
   if (cached) {
     cached.exports = exports;
