@@ -15,7 +15,9 @@
  *                        run in this process)
  *
  * Flags: --assets N (default 48), --chunk-size N (samples per backlog chunk, default 64),
- * --samples-per-asset N (backlog, default 12800), --latency-seconds S (default 20),
+ * --samples-per-asset N (backlog, default 51200: a drain of about 4 s here; at 12800 it lasted
+ * about 1 s, most of it the worker's warm-up, and one busy moment of the machine moved a run by a
+ * fifth), --latency-seconds S (default 20),
  * --latency-assets N (default --assets), --model-dir DIR (default models/sim-asset-lstm-ae/1.1.0),
  * --threads N (default 1), --max-batch N (SENSOR_MAX_BATCH_SIZE, default the worker's), --engine E
  * (INFERENCE_ENGINE of the worker and the pool; default auto), --baseline-engine E (also drains the
@@ -44,7 +46,7 @@ const { values: flags } = parseArgs({
   options: {
     assets: { type: 'string', default: '48' },
     'chunk-size': { type: 'string', default: '64' },
-    'samples-per-asset': { type: 'string', default: '12800' },
+    'samples-per-asset': { type: 'string', default: '51200' },
     'latency-seconds': { type: 'string', default: '20' },
     'latency-assets': { type: 'string' },
     'model-dir': { type: 'string', default: 'models/sim-asset-lstm-ae/1.1.0' },
