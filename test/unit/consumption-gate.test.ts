@@ -88,3 +88,49 @@ test('after close nothing reaches the consumer (it has left; kafkajs would throw
   gate.release('redis');
   assert.deepEqual(calls, []);
 });
+
+test("a consumer between runs refuses pause, resume and seek (kafkajs throws): the gate reports it and goes on", async () => {
+  // kafkajs's own consumer, created but never run: it has no group, as between a crash and its
+  // restart, and throws "Consumer group was not initialized" on these calls.
+  const { createKafka } = await import('../../shared/src/kafka/client.js');
+  const kafkajsConsumer = createKafka({ brokers: ['127.0.0.1:1'], clientId: 'gate-test' }).consumer({ groupId: 'gate-test' });
+  assert.throws(() => kafkajsConsumer.pause([{ topic: 't', partitions: [0] }]), /not initialized/);
+  const refused: string[] = [];
+  const gate = createConsumptionGate(kafkajsConsumer, 't', (call, err) => refused.push(`${call}: ${(err as Error).name}`));
+  gate.control.pause('t', 0);
+  gate.control.seek('t', 0, '42');
+  gate.control.resume('t', 0);
+  gate.control.pause('t', 1);
+  assert.equal(gate.hold('redis'), true);
+  assert.equal(gate.release('redis'), true);
+  assert.deepEqual(refused, [
+    'pause t/0: KafkaJSNonRetriableError',
+    'seek t/0 to 42: KafkaJSNonRetriableError',
+    'resume t/0: KafkaJSNonRetriableError',
+    'pause t/1: KafkaJSNonRetriableError',
+    'pause t: KafkaJSNonRetriableError',
+    'resume t: KafkaJSNonRetriableError',
+  ]);
+});
+
+test('a lane pause refused while the consumer was between runs is still applied by the next release', () => {
+  const { c, active } = consumer();
+  let running = false;
+  const refuse = () => {
+    throw new Error('Consumer group was not initialized, consumer#run must be called first');
+  };
+  const between: PausableConsumer = {
+    pause: (tps) => (running ? c.pause(tps) : refuse()),
+    resume: (tps) => (running ? c.resume(tps) : refuse()),
+    seek: (target) => (running ? c.seek(target) : refuse()),
+  };
+  let refused = 0;
+  const gate = createConsumptionGate(between, 't', () => refused++);
+  gate.control.pause('t', 1);
+  assert.equal(refused, 1);
+  assert.deepEqual(active(), [0, 1, 2]);
+  running = true;
+  gate.hold('redis');
+  gate.release('redis');
+  assert.deepEqual(active(), [0, 2]);
+});

@@ -33,35 +33,54 @@ export interface ConsumptionGate {
   close(): void;
 }
 
-export function createConsumptionGate(consumer: PausableConsumer, topic: string): ConsumptionGate {
+/**
+ * `onRefused` hears of a call the consumer refused. kafkajs throws on pause, resume and seek while
+ * its consumer has no group: between a crash and its restart, or while the worker waits to run it
+ * again after a broker outage. A lane that fails then (its commit found no broker) pauses and
+ * seeks its partition; that throw, in a promise chain, ended the worker process (seen in the
+ * broker-restart fault test). Nothing is lost by refusing it: the consumer's next run joins the
+ * group again, the lanes drop their batches on that join, and fetching starts over from the
+ * committed offsets, which is where the seek pointed. The lane's pause marks are still recorded
+ * for the next hold and release.
+ */
+export function createConsumptionGate(consumer: PausableConsumer, topic: string, onRefused: (call: string, err: unknown) => void = () => undefined): ConsumptionGate {
   const lanePaused = new Set<number>();
   const holds = new Set<string>();
   let closed = false;
+  const call = (what: string, f: () => void) => {
+    if (closed) return;
+    try {
+      f();
+    } catch (err) {
+      onRefused(what, err);
+    }
+  };
   return {
     control: {
       pause(t, partition) {
         lanePaused.add(partition);
-        if (holds.size === 0 && !closed) consumer.pause([{ topic: t, partitions: [partition] }]);
+        if (holds.size === 0) call(`pause ${t}/${partition}`, () => consumer.pause([{ topic: t, partitions: [partition] }]));
       },
       resume(t, partition) {
         lanePaused.delete(partition);
-        if (holds.size === 0 && !closed) consumer.resume([{ topic: t, partitions: [partition] }]);
+        if (holds.size === 0) call(`resume ${t}/${partition}`, () => consumer.resume([{ topic: t, partitions: [partition] }]));
       },
       seek(t, partition, offset) {
-        if (!closed) consumer.seek({ topic: t, partition, offset });
+        call(`seek ${t}/${partition} to ${offset}`, () => consumer.seek({ topic: t, partition, offset }));
       },
     },
     hold(reason) {
       if (holds.has(reason)) return false;
       holds.add(reason);
-      if (holds.size === 1 && !closed) consumer.pause([{ topic }]);
+      if (holds.size === 1) call(`pause ${topic}`, () => consumer.pause([{ topic }]));
       return holds.size === 1;
     },
     release(reason) {
       if (!holds.delete(reason) || holds.size > 0) return false;
-      if (closed) return true;
-      consumer.resume([{ topic }]);
-      if (lanePaused.size > 0) consumer.pause([{ topic, partitions: [...lanePaused] }]);
+      call(`resume ${topic}`, () => {
+        consumer.resume([{ topic }]);
+        if (lanePaused.size > 0) consumer.pause([{ topic, partitions: [...lanePaused] }]);
+      });
       return true;
     },
     get holds() {

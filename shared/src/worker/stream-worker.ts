@@ -186,7 +186,9 @@ export class StreamWorker<U = never> {
         maxWaitTimeInMs: 100,
       });
       this.consumer = consumer;
-      const gate = createConsumptionGate(consumer, s.inputTopic);
+      const gate = createConsumptionGate(consumer, s.inputTopic, (call, err) =>
+        this.logger.warn({ err: (err as Error).message, call }, 'the consumer is between runs: it starts over from the committed offsets when it runs again'),
+      );
       this.gate = gate;
       this.watchRedis(this.redis, gate);
       const transactions = this.transactions;
