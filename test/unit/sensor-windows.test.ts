@@ -415,6 +415,22 @@ describe('sensor windows: blocks', () => {
     assert.deepEqual(w.snapshot().pending, [[5, [5, 1]]]);
   });
 
+  test('windows of several assets keep their own values (their memory is shared slabs)', () => {
+    const assets = ['pump-1', 'pump-2', 'pump-3'].map((assetId) => createWindower({ assetId, channels: 2, size: 4, hop: 4, periodMs: P, allowedLatenessMs: 0, maxGapMs: 300 }));
+    const windows: { asset: number; w: SensorWindow }[] = [];
+    // 3 assets x 20 windows: more than one slab, handed out in turns.
+    for (let i = 0; i < 80; i++) {
+      assets.forEach((a, n) => {
+        for (const w of a.push({ ts: T0 + i * P, values: Float64Array.of(i, n) }).windows) windows.push({ asset: n, w });
+      });
+    }
+    assert.equal(windows.length, 60);
+    for (const { asset, w } of windows) {
+      const start = startOf(w);
+      assert.deepEqual(chunkRows(w.values), [0, 1, 2, 3].map((r) => [start + r, asset]), `${w.windowId}`);
+    }
+  });
+
   test('a block whose values do not fill its rows is refused', () => {
     assert.throws(() => make().pushBlock({ t0: T0, periodMs: P, rows: 2, values: new Float64Array(3) }), RangeError);
   });

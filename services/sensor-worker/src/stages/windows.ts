@@ -127,8 +127,27 @@ export interface Windower {
   restore(snapshot: unknown): void;
 }
 
-/** Windows whose values share one allocation (see `windowMemory` in {@link createWindower}). */
+/** Windows whose values share one allocation (see {@link windowMemory}). */
 const WINDOWS_PER_SLAB = 16;
+/** The slab being handed out, per window size in values; shared by every windower of the process. */
+const slabs = new Map<number, { slab: Float64Array; used: number }>();
+
+/**
+ * Memory for one window of `cells` values: a view of a slab of WINDOWS_PER_SLAB windows, not an
+ * array each. Thousands of 4 KiB ArrayBuffers a second (their memory is outside the JS heap,
+ * counted as external) made the garbage collector run often. A slab lives while any of its
+ * windows does. The slab being filled is shared by all assets, so an idle asset holds none: with
+ * one per windower, a worker with thousands of assets would keep thousands of them.
+ */
+function windowMemory(cells: number): Float64Array {
+  let current = slabs.get(cells);
+  if (!current || current.used + cells > current.slab.length) {
+    current = { slab: new Float64Array(cells * WINDOWS_PER_SLAB), used: 0 };
+    slabs.set(cells, current);
+  }
+  current.used += cells;
+  return current.slab.subarray(current.used - cells, current.used);
+}
 
 export const DEFAULT_WINDOWER_OPTIONS = { size: 64, periodMs: 100, allowedLatenessMs: 1000, maxGapMs: 5000 } as const;
 
@@ -207,23 +226,6 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
 
   const timeOf = (k: number) => anchor! + k * periodMs;
 
-  /**
-   * A window's values are views of a slab of WINDOWS_PER_SLAB windows, not an array each:
-   * thousands of 4 KiB ArrayBuffers a second (their memory is outside the JS heap, counted as
-   * external) made the garbage collector run often. A slab lives while any of its windows does.
-   */
-  let slab = new Float64Array(0);
-  let slabUsed = 0;
-  function windowMemory(): Float64Array {
-    const cells = size * channels;
-    if (slabUsed + cells > slab.length) {
-      slab = new Float64Array(cells * WINDOWS_PER_SLAB);
-      slabUsed = 0;
-    }
-    slabUsed += cells;
-    return slab.subarray(slabUsed - cells, slabUsed);
-  }
-
   function minPending(): number | undefined {
     let m: number | undefined;
     for (const k of pending.keys()) if (m === undefined || k < m) m = k;
@@ -240,7 +242,7 @@ export function createWindower(options: Pick<WindowerOptions, 'assetId' | 'chann
     if (placed >= size && (placed - size) % hop === 0) {
       const first = placed % size; // oldest slot
       // The ring from its oldest slot to the end, then from its start: two copies, not one per row.
-      const win = windowMemory();
+      const win = windowMemory(size * channels);
       win.set(ring.subarray(first * channels), 0);
       if (first > 0) win.set(ring.subarray(0, first * channels), (size - first) * channels);
       let nFilled = 0;
