@@ -62,12 +62,6 @@ const WORKER_LENGTH = lengthBounds(processingSchema.shape.worker);
 const fitsText = (v: unknown, bounds: { min: number; max: number }) => typeof v === 'string' && v.length >= bounds.min && v.length <= bounds.max;
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 const isOwn = (v: object, key: PropertyKey): boolean => Object.prototype.hasOwnProperty.call(v, key);
-/** True when `v` has exactly `n` own enumerable string keys (what Object.keys lists). */
-function hasKeys(v: object, n: number): boolean {
-  let count = 0;
-  for (const k in v) if (isOwn(v, k)) count++;
-  return count === n;
-}
 /**
  * True when `c` has an enumerable symbol key: zod's record parse walks Reflect.ownKeys and refuses
  * it (not a string channel name), while Object.keys, for...in and JSON.stringify skip it.
@@ -78,26 +72,19 @@ function hasEnumerableSymbol(c: object): boolean {
   return false;
 }
 
-/** True when the anomaly score schema accepts `v` as it is (see above). */
-export function isValidAnomalyScore(v: AnomalyScore): boolean {
-  if (!isPlainObject(v) || !hasKeys(v, 11)) return false;
-  if (!isId(v.assetId) || !isId(v.windowId) || !isEpochMs(v.windowStart) || !isEpochMs(v.windowEnd)) return false;
-  if (!isNonNegative(v.score) || !isNonNegative(v.threshold) || typeof v.anomalous !== 'boolean' || typeof v.afterGap !== 'boolean') return false;
-  const c: unknown = v.contributions;
-  if (!isPlainObject(c)) return false;
-  for (const k in c) if (isOwn(c, k) && (!CHANNEL_PATTERN.test(k) || !isNonNegative(c[k]))) return false;
-  if (hasEnumerableSymbol(c)) return false;
-  const m: unknown = v.model;
-  if (!isPlainObject(m) || !hasKeys(m, 3) || !isId(m.name) || !isId(m.version) || !fitsText(m.engine, ENGINE_LENGTH)) return false;
-  const p: unknown = v.processing;
-  return isPlainObject(p) && hasKeys(p, 3) && fitsText(p.worker, WORKER_LENGTH) && isEpochMs(p.receivedAt) && isEpochMs(p.producedAt);
-}
-
-/** The schema's key order: JSON.stringify writes an object's keys in their insertion order. */
+/** The schema's keys in its order: JSON.stringify writes an object's keys in their insertion order. */
 const SCORE_KEYS = Object.keys(anomalyScoreSchema.shape);
 const MODEL_KEYS = Object.keys(modelRefSchema.shape);
 const PROCESSING_KEYS = Object.keys(processingSchema.shape);
-function inOrder(v: object, keys: readonly string[]): boolean {
+type KeyCheck = (v: object, keys: readonly string[]) => boolean;
+/** Exactly `keys.length` own enumerable string keys (what Object.keys lists), in any order. */
+const hasKeyCount: KeyCheck = (v, keys) => {
+  let count = 0;
+  for (const k in v) if (isOwn(v, k)) count++;
+  return count === keys.length;
+};
+/** Exactly `keys`, in that order. */
+const inOrder: KeyCheck = (v, keys) => {
   let i = 0;
   for (const k in v) {
     if (!isOwn(v, k)) continue;
@@ -105,12 +92,31 @@ function inOrder(v: object, keys: readonly string[]): boolean {
     i++;
   }
   return i === keys.length;
+};
+
+/** The schema's rules for every value, with `keysOk` deciding the key sets of the score, its model and its processing. */
+function checkScore(v: AnomalyScore, keysOk: KeyCheck): boolean {
+  if (!isPlainObject(v) || !keysOk(v, SCORE_KEYS)) return false;
+  if (!isId(v.assetId) || !isId(v.windowId) || !isEpochMs(v.windowStart) || !isEpochMs(v.windowEnd)) return false;
+  if (!isNonNegative(v.score) || !isNonNegative(v.threshold) || typeof v.anomalous !== 'boolean' || typeof v.afterGap !== 'boolean') return false;
+  const c: unknown = v.contributions;
+  if (!isPlainObject(c)) return false;
+  for (const k in c) if (isOwn(c, k) && (!CHANNEL_PATTERN.test(k) || !isNonNegative(c[k]))) return false;
+  if (hasEnumerableSymbol(c)) return false;
+  const m: unknown = v.model;
+  if (!isPlainObject(m) || !keysOk(m, MODEL_KEYS) || !isId(m.name) || !isId(m.version) || !fitsText(m.engine, ENGINE_LENGTH)) return false;
+  const p: unknown = v.processing;
+  return isPlainObject(p) && keysOk(p, PROCESSING_KEYS) && fitsText(p.worker, WORKER_LENGTH) && isEpochMs(p.receivedAt) && isEpochMs(p.producedAt);
 }
+
+/** True when the anomaly score schema accepts `v` as it is (see above). */
+export const isValidAnomalyScore = (v: AnomalyScore): boolean => checkScore(v, hasKeyCount);
 
 /**
  * True when JSON.stringify(v) is what the schema's parse of `v` would be written as: `v` passes
- * {@link isValidAnomalyScore} and its keys (and those of its model and processing objects) are in
- * the schema's order, as the sensor worker builds them.
+ * {@link isValidAnomalyScore} with its keys (and those of its model and processing objects) in
+ * the schema's order, as the sensor worker builds them. One pass: the order check stands in for
+ * the key count.
  *
  * JSON.stringify writes the numbers straight into its output. Writing them with a template (or a
  * join) made a string per number, and V8 keeps the strings of non-integer numbers in its
@@ -120,7 +126,7 @@ function inOrder(v: object, keys: readonly string[]): boolean {
  * collections against 1, at the same speed.
  */
 export function isStringifiableAnomalyScore(v: AnomalyScore): boolean {
-  return isValidAnomalyScore(v) && inOrder(v, SCORE_KEYS) && inOrder(v.model, MODEL_KEYS) && inOrder(v.processing, PROCESSING_KEYS);
+  return checkScore(v, inOrder);
 }
 
 export const encodeAnomalyScore = (v: AnomalyScore): OutboundRecord =>
