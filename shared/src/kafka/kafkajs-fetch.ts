@@ -17,7 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { CHECKED_KAFKAJS_VERSION, installedKafkajsVersion } from './kafkajs-encoder.js';
-import { cacheExports } from './kafkajs-produce.js';
+import { cacheExports, kafkajsPath } from './kafkajs-produce.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,7 +92,6 @@ export function recordDecoder(deps: Deps) {
 
 const RECORD_DECODER = 'protocol/recordBatch/record/v0/decoder';
 const BATCH_DECODER = 'protocol/recordBatch/v0/decoder';
-const kafkajsPath = (p: string) => require.resolve(`kafkajs/src/${p}`);
 
 export interface FastFetchStatus {
   /** Fetched records' headers share hidden classes. */

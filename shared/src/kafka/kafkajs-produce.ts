@@ -72,7 +72,8 @@ interface LongClass {
   fromValue(v: unknown): LongLike;
 }
 
-const kafkajsPath = (p: string) => require.resolve(`kafkajs/src/${p}`);
+/** Where kafkajs's module `src/<p>` resolves (its key in the require cache). */
+export const kafkajsPath = (p: string) => require.resolve(`kafkajs/src/${p}`);
 const PRODUCE_V3 = 'protocol/requests/produce/v3/request';
 /** The later produce versions wrap v3's request and bind it when they load. */
 const PRODUCE_WRAPPERS = [4, 5, 6, 7].map((v) => `protocol/requests/produce/v${v}/request`);
@@ -448,7 +449,7 @@ export interface FastProduceStatus {
   grouping: boolean;
   /** The default partitioner keeps the hashes of string keys. */
   keyHash: boolean;
-  /** Why a part is not in place (empty when both are). */
+  /** Why a part is not in place (empty when all are). */
   reasons: string[];
 }
 
