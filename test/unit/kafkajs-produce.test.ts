@@ -201,12 +201,13 @@ test('only client.ts loads kafkajs at run time, so the patches it imports first 
 test('in a worker process every patch is in place', async () => {
   // The vision worker's module graph in a fresh process, as its entry point loads it.
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const code = `await import(${JSON.stringify(pathToFileURL(join(root, 'services/vision-worker/src/worker.ts')).href)}); const m = await import(${JSON.stringify(pathToFileURL(join(root, 'shared/src/kafka/kafkajs-patches.ts')).href)}); process.stdout.write(JSON.stringify([m.fastProduce, m.fastFetch]));`;
+  const code = `await import(${JSON.stringify(pathToFileURL(join(root, 'services/vision-worker/src/worker.ts')).href)}); const m = await import(${JSON.stringify(pathToFileURL(join(root, 'shared/src/kafka/kafkajs-patches.ts')).href)}); process.stdout.write(JSON.stringify([m.fastProduce, m.fastFetch, m.coordinatorCache]));`;
   const out = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
   assert.deepEqual(JSON.parse(out), [
     { produceRequest: true, grouping: true, keyHash: true, reasons: [] },
     { recordHeaders: true, reasons: [] },
+    { transactionCoordinators: true, reasons: [] },
   ]);
 });

@@ -1,6 +1,8 @@
 // First: it must run before kafkajs loads (kafkajs-patches.ts).
-import { fastFetch, fastProduce } from './kafkajs-patches.js';
-import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { coordinatorCache, fastFetch, fastProduce } from './kafkajs-patches.js';
+import { isIP, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { Kafka, logLevel, type ISocketFactory, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 import { installPooledEncoder } from './kafkajs-encoder.js';
 
@@ -39,6 +41,20 @@ function levelOf(namespace: string, level: number, message: string): 'error' | '
   return name === 'error' && namespace === 'Connection' && message.startsWith('Response ') ? 'warn' : name;
 }
 
+/**
+ * kafkajs's own socket factory (src/network/socketFactory.js), plus TCP_NODELAY. kafkajs leaves
+ * Nagle's algorithm on, so a request's last segment can wait for the ACK of the one before it,
+ * which the broker's delayed ACK holds back for up to 40 ms. The Java client and the broker set
+ * TCP_NODELAY on every socket; librdkafka made it its default for the same latency spikes
+ * (confluentinc/librdkafka#4986).
+ */
+export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect) : netConnect({ host, port }, onConnect);
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 60_000);
+  return socket;
+};
+
 /** A kafkajs client whose logs go to pino instead of kafkajs's own console logger. */
 export function createKafka(options: KafkaClientOptions): Kafka {
   // kafkajs prints a migration notice about its v2 default partitioner on every producer; the
@@ -51,6 +67,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
   if (fastProduce.reasons.length > 0) log?.warn({ ...fastProduce }, `kafkajs produce requests partly use kafkajs's own encoding: ${fastProduce.reasons.join('; ')}`);
   // Fetched records' headers built without an object spread per header (see kafkajs-fetch.ts).
   if (fastFetch.reasons.length > 0) log?.warn({ ...fastFetch }, `kafkajs decodes fetched records' headers its own way: ${fastFetch.reasons.join('; ')}`);
+  // Transaction coordinators looked up once per producer, not before every request (see kafkajs-coordinators.ts).
+  if (coordinatorCache.reasons.length > 0) log?.warn({ ...coordinatorCache }, `kafkajs looks up transaction coordinators before every request: ${coordinatorCache.reasons.join('; ')}`);
   return new Kafka({
     brokers: options.brokers,
     clientId: options.clientId,
@@ -58,6 +76,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     ...(options.sasl ? { sasl: options.sasl } : {}),
     connectionTimeout: options.connectionTimeoutMs ?? 10_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    socketFactory: noDelaySocketFactory,
     logLevel: log ? logLevel.WARN : logLevel.NOTHING,
     logCreator:
       () =>
