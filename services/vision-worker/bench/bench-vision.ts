@@ -8,7 +8,8 @@
  *                          tiles -> micro-batched inference -> transactional commit)
  *   engineFramesPerSec     the same model at the pipeline's mean batch size, straight on the pool
  *   perMessageFramesPerSec a consumer that runs one frame per inference call and commits one
- *                          transaction per frame (what a pipeline without micro-batching does)
+ *                          transaction per frame (what a pipeline without micro-batching does),
+ *                          with the worker's own transactions (partition-transactions.ts)
  *   maxLiveFramesPerSec    the highest offered live load the worker keeps up with: loads rising
  *                          by 1.4x from e2eFramesPerSec / 16, each for --ramp-seconds on a worker
  *                          process of its own, while the bench's producer and reader run on the
@@ -24,6 +25,9 @@
  *                          seconds follow --warm-seconds at the same load, reported apart as
  *                          `warmUp`: a worker's first second after its start is slower (first
  *                          transaction of each partition, compilation of the hot paths)
+ *   benchLoopDelayMs       event-loop delay of this process (the load generator and the reader)
+ *                          during the measured seconds (p50 / p99 / max): the measuring side's
+ *                          own share of the latency
  *
  * Flags: --frames N (backlog, default 1200), --latency-seconds S (default 15),
  * --model-dir DIR (default models/surface-defect-cnn/1.0.0), --threads N (default 1),
@@ -31,11 +35,13 @@
  * (default 5), --engine E
  * (INFERENCE_ENGINE of the worker and the pool: auto, onnxruntime, tfjs-wasm, ...; default auto),
  * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline),
- * --latency-worker process|in-process (default process), --warm-seconds S (default 2).
+ * --latency-worker process|in-process (default process), --warm-seconds S (default 2),
+ * --worker-cpu-prof DIR (the latency worker process writes a V8 CPU profile there when it stops).
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
@@ -43,6 +49,7 @@ import { encodeFrame } from '../../../shared/src/contracts/frame.js';
 import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
 import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
 import { itemSize, modelKey, type EngineChoice } from '../../../shared/src/inference/engine.js';
+import { createPartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
@@ -67,6 +74,7 @@ const { values: flags } = parseArgs({
     'baseline-engine': { type: 'string' },
     'latency-worker': { type: 'string', default: 'process' },
     'warm-seconds': { type: 'string', default: '2' },
+    'worker-cpu-prof': { type: 'string' },
   },
 });
 if (!['process', 'in-process'].includes(flags['latency-worker'])) throw new RangeError(`--latency-worker must be process or in-process, got ${flags['latency-worker']}`);
@@ -131,7 +139,8 @@ async function latencyWorker(id: string, topics: Record<string, string>, env: No
     return { counters: () => ({ ...w.counters }), stop: () => w.stop() };
   }
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/vision-worker/src/main.ts'], {
+  const profile = flags['worker-cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(flags['worker-cpu-prof'])}`];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'services/vision-worker/src/main.ts'], {
     cwd: repoRoot,
     env: { ...workerEnv(id, topics, env), METRICS_PORT: String(port), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -290,8 +299,9 @@ async function main() {
   const pm = await topicsFor(admin, 'pm');
   const pmFrames = planned.slice(0, Math.min(N, 300));
   await produceAll(kafka, pm.topics.frames, pmFrames.map((p) => p.record));
-  const producer = kafka.producer({ transactionalId: `${pm.id}-tx`, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  // The product's transactions (partition-transactions.ts: the same retry and marker settling
+  // as the worker's), one per frame: the baseline differs from the worker only in batching.
+  const pmTransactions = createPartitionTransactions({ kafka, transactionalIdPrefix: `${pm.id}-tx`, logger: quiet });
   const consumer = kafka.consumer({ groupId: `${pm.id}-group` });
   await consumer.connect();
   await consumer.subscribe({ topic: pm.topics.frames, fromBeginning: true });
@@ -306,17 +316,19 @@ async function main() {
       const input = new Float32Array(boxes.length * inputSize);
       boxes.forEach((b, i) => tileToInput(message.value!, 256, b, served.inputWidth, served.inputHeight, served.normalisation, input, i * inputSize));
       const { output } = await pool.run(key, input, boxes.length);
-      const tx = await producer.transaction();
-      await tx.send({ topic: pm.topics.inspections, messages: [{ key: message.key, value: Buffer.from(JSON.stringify({ frame: String(message.offset), tiles: output.length / classes })) }] });
-      await tx.sendOffsets({ consumerGroupId: `${pm.id}-group`, topics: [{ topic, partitions: [{ partition, offset: String(Number(message.offset) + 1) }] }] });
-      await tx.commit();
+      const txn = await pmTransactions.begin(topic, partition);
+      await txn.commit({
+        groupId: `${pm.id}-group`,
+        nextOffset: String(Number(message.offset) + 1),
+        outputs: [{ topic: pm.topics.inspections, messages: [{ key: message.key, value: Buffer.from(JSON.stringify({ frame: String(message.offset), tiles: output.length / classes })) }] }],
+      });
       pmDone += 1;
     },
   });
   await until(() => pmDone >= pmFrames.length, 'per-message consumer', 600_000);
   const perMessageFramesPerSec = (pmFrames.length - 1) / ((performance.now() - pmStart) / 1000);
   await consumer.disconnect();
-  await producer.disconnect();
+  await pmTransactions.close();
   await pool.close();
 
   // 4. The maximum live rate: offered loads rising by 1.4x (each for --ramp-seconds, on a worker
@@ -357,7 +369,10 @@ async function main() {
   // The same load, unmeasured, right before the measured seconds (no pause between them).
   const warm = warmSeconds > 0 ? await load.offer(offered, warmSeconds) : undefined;
   const warmCounters = latWorker.counters();
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const measured = await load.offer(offered, latencySeconds);
+  loopDelay.disable();
   await until(() => load.visible() >= load.sent(), 'every latency sample', 120_000);
   await load.close();
   await latWorker.stop();
@@ -405,6 +420,7 @@ async function main() {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     ...(warm ? { warmUp: { seconds: warmSeconds, p50Ms: percentile(ascending(warm.latencies), 50), p99Ms: percentile(ascending(warm.latencies), 99) } } : {}),
+    benchLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
     latencySegmentsP99Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 99)])),
     stageMsPerBatch,
