@@ -43,8 +43,8 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { ascending, cleanUpBench, connectBench, createBenchTopics, engineFlag, engineItemsPerSec, percentile, printResult, produceAll, round, runBench, until } from '../../../shared/src/bench/harness.js';
@@ -52,9 +52,9 @@ import { encodeFrame } from '../../../shared/src/contracts/frame.js';
 import { decodeInspection } from '../../../shared/src/contracts/inspection.js';
 import { FRAME_TOPIC_MAX_MESSAGE_BYTES } from '../../../shared/src/contracts/topics.js';
 import { itemSize, modelKey, type EngineChoice } from '../../../shared/src/inference/engine.js';
-import { createPartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { readModelManifest } from '../../../shared/src/inference/manifest.js';
 import { createInferencePool } from '../../../shared/src/inference/pool.js';
+import { createPartitionTransactions } from '../../../shared/src/kafka/partition-transactions.js';
 import { createLogger } from '../../../shared/src/log/logger.js';
 import { tileBoxes, tileToInput } from '../../../shared/src/vision/tiles.js';
 import { freePort } from '../../../deploy/local/processes.js';
