@@ -35,12 +35,25 @@ test('back-to-back partition transactions look their coordinators up once and co
   const transactions = createPartitionTransactions({ kafka: counting, transactionalIdPrefix: uniqueName('tx'), logger: createLogger({ service: 'test', level: 'silent' }) });
   const n = 25;
   try {
+    assert.equal(transactions.settleRemainingMs(input, 0), 0, 'no commit yet: nothing to wait for');
     for (let i = 0; i < n; i++) {
       const txn = await transactions.begin(input, 0);
       await txn.commit({ groupId, nextOffset: String(i + 1), outputs: [{ topic: output, messages: [{ key: `k-${i % 4}`, value: `result-${i}` }] }] });
     }
   } finally {
     await transactions.close();
+  }
+  // After a commit, the partition's next transaction should wait out markerSettleMs (a long one
+  // here, so that no pause of this test can end it before it is read); other partitions need not.
+  const settling = createPartitionTransactions({ kafka, transactionalIdPrefix: uniqueName('tx-settle'), logger: createLogger({ service: 'test', level: 'silent' }), markerSettleMs: 60_000 });
+  try {
+    const txn = await settling.begin(input, 0);
+    await txn.commit({ groupId: `${groupId}-settle`, nextOffset: '1', outputs: [] });
+    const remaining = settling.settleRemainingMs(input, 0);
+    assert.ok(remaining > 50_000 && remaining <= 60_000, `settleRemainingMs right after a commit: ${remaining}`);
+    assert.equal(settling.settleRemainingMs(input, 1), 0);
+  } finally {
+    await settling.close();
   }
   // FindCoordinator shows as kafkajs's 'GroupCoordinator': once for the transaction coordinator
   // (InitProducerId), once for the consumer group; kafkajs alone sends 4 per transaction.

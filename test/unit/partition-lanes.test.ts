@@ -5,7 +5,7 @@ import { PartitionSeek, createPartitionLanes, type LaneBatch, type PartitionCont
 import { waitFor } from '../helpers/wait.js';
 
 /** Partition lanes with a controllable prepare and commit, recording what the consumer was told. */
-function harness(options: { maxPending?: number } = {}) {
+function harness(options: { maxPending?: number; holdMs?: (topic: string, partition: number) => number } = {}) {
   const calls: string[] = [];
   const control: PartitionControl = {
     pause: (t, p) => calls.push(`pause ${t}:${p}`),
@@ -49,6 +49,35 @@ test('batches commit in offset order; a commit takes every batch prepared meanwh
   await h.lanes.idle();
   assert.equal(h.lanes.pending, 0);
   assert.deepEqual(h.calls, [], 'no pause, seek or resume');
+});
+
+test('holdMs: a commit that must wait takes the batches prepared while it waits', async () => {
+  let releaseAt = performance.now() + 40;
+  const asked: string[] = [];
+  const h = harness({
+    holdMs: (topic, partition) => {
+      asked.push(`${topic}:${partition}`);
+      return Math.max(0, releaseAt - performance.now());
+    },
+  });
+  for (const o of [0, 2]) h.lanes.offer(h.batch(3, o, o + 1));
+  h.prepared(0);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(h.commits.length, 0, 'held: no commit before holdMs has passed');
+  assert.deepEqual(asked, ['t:3']);
+  h.prepared(2);
+  await waitFor(() => h.commits.length === 1, { what: 'the held commit' });
+  assert.ok(performance.now() >= releaseAt - 1, 'not before the hold ended');
+  assert.deepEqual(h.commits[0]!.offsets, ['v0', 'v2'], 'the batch prepared during the hold joins the commit');
+  // No hold: the next ready batch commits at once.
+  releaseAt = 0;
+  h.lanes.offer(h.batch(3, 4, 5));
+  h.prepared(4);
+  h.commits[0]!.resolve();
+  await waitFor(() => h.commits.length === 2, { what: 'the next commit' });
+  assert.deepEqual(h.commits[1]!.offsets, ['v4']);
+  h.commits[1]!.resolve();
+  await h.lanes.idle();
 });
 
 test('partitions do not wait for each other', async () => {

@@ -28,6 +28,12 @@ export interface PartitionTransactions {
    * a fresh producer, fencing whoever held the partition before.
    */
   releaseAll(): Promise<void>;
+  /**
+   * Milliseconds until the partition's next transaction may write without meeting the commit
+   * markers of its last one (see `markerSettleMs`); 0 when it may now. A caller that collects
+   * work for that transaction can go on collecting until then, at no cost in latency.
+   */
+  settleRemainingMs(topic: string, partition: number): number;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,11 @@ export function createPartitionTransactions(options: {
     } catch (err) {
       options.logger.debug({ err, key }, 'producer disconnect failed');
     }
+  };
+
+  const settleRemainingMs = (topic: string, partition: number) => {
+    const last = lastCommitAt.get(keyOf(topic, partition));
+    return last === undefined ? 0 : Math.max(0, last + settleMs - performance.now());
   };
 
   const releaseAll = async () => {
@@ -128,7 +139,7 @@ export function createPartitionTransactions(options: {
         async commit(c) {
           try {
             const topicMessages = c.outputs.filter((o) => o.messages.length > 0);
-            const settle = (lastCommitAt.get(key) ?? 0) + settleMs - performance.now();
+            const settle = settleRemainingMs(topic, partition);
             if (settle > 0) await new Promise((r) => setTimeout(r, settle));
             if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
             await retryConcurrentTransactions(() => tx.sendOffsets({ consumerGroupId: c.groupId, topics: [{ topic, partitions: [{ partition, offset: c.nextOffset }] }] }));
@@ -143,6 +154,7 @@ export function createPartitionTransactions(options: {
       };
     },
     releaseAll,
+    settleRemainingMs,
     // Closing is releasing every producer; nothing else is held.
     close: releaseAll,
   };

@@ -64,6 +64,13 @@ export interface PartitionLanesOptions<B extends LaneBatch, U> {
   maxPending?: number;
   /** Backoff after a failure: doubles from `initialMs` up to `maxMs`, reset by a commit. @defaultValue { initialMs: 200, maxMs: 10000 } */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * How long a partition's next commit should wait before it takes its prepared batches, e.g.
+   * until its transactional producer may write again (`PartitionTransactions.settleRemainingMs`):
+   * a commit that would wait anyway takes the batches prepared meanwhile, rather than leaving
+   * them to the next transaction. Asked once the oldest batch is ready. @defaultValue no wait
+   */
+  holdMs?(topic: string, partition: number): number;
   /** Called after every commit with the number of batches it took. */
   onCommit?(topic: string, partition: number, batches: number): void;
   /**
@@ -92,6 +99,8 @@ interface Lane<B, U> {
   units: Unit<B, U>[];
   /** The running commit, whatever its generation: commits of one partition never overlap. */
   committing: Promise<void> | undefined;
+  /** Waiting out `holdMs` before the next commit takes its batches. */
+  holding: boolean;
   /** Paused after a failure until the seek back takes effect; batches arriving meanwhile are stale. */
   recovering: boolean;
   pausedForBackpressure: boolean;
@@ -132,7 +141,7 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
     const key = `${topic}:${partition}`;
     let lane = lanes.get(key);
     if (!lane) {
-      lane = { topic, partition, generation: 0, units: [], committing: undefined, recovering: false, pausedForBackpressure: false, failures: 0 };
+      lane = { topic, partition, generation: 0, units: [], committing: undefined, holding: false, recovering: false, pausedForBackpressure: false, failures: 0 };
       lanes.set(key, lane);
     }
     return lane;
@@ -180,7 +189,7 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
   };
 
   const pump = (lane: Lane<B, U>) => {
-    if (lane.committing) return;
+    if (lane.committing || lane.holding) return;
     const head = lane.units[0];
     if (!head) {
       settleIdle();
@@ -195,6 +204,15 @@ export function createPartitionLanes<B extends LaneBatch, U>(options: PartitionL
     }
     if (head.error !== undefined) {
       fail(lane, head.error);
+      return;
+    }
+    const hold = options.holdMs?.(lane.topic, lane.partition) ?? 0;
+    if (hold > 0) {
+      lane.holding = true;
+      setTimeout(() => {
+        lane.holding = false;
+        pump(lane);
+      }, hold);
       return;
     }
     let n = 0;
