@@ -26,8 +26,14 @@
  *                          would also carry the load generator and the reader
  *                          (`--latency-worker in-process` measures it that way). The measured
  *                          seconds follow --warm-seconds at the same load, reported apart as
- *                          `warmUp`: a worker's first second after its start is slower (first
- *                          transaction of each partition, compilation of the hot paths)
+ *                          `warmUp`: a fresh worker process is slow at first (first transaction
+ *                          of each partition, compilation of the hot paths, which competes with
+ *                          the load for the two cores), and the backlog of that start drains
+ *                          while the load goes on. At 300 frames/s the p50 of each second fell
+ *                          from 125 ms to 20-30 ms over the first 10-15 s; 2 s of warm-up (the
+ *                          default until 2026-11-29) left the first 6 measured seconds at p50
+ *                          100-250 ms. `p50BySecondMs` (warm-up and measured) shows whether it
+ *                          settled
  *   benchLoopDelayMs       event-loop delay of this process (the load generator and the reader)
  *                          during the measured seconds (p50 / p99 / max): the measuring side's
  *                          own share of the latency
@@ -38,7 +44,7 @@
  * (default 5), --engine E
  * (INFERENCE_ENGINE of the worker and the pool: auto, onnxruntime, tfjs-wasm, ...; default auto),
  * --baseline-engine E (also drains the same backlog with engine E and reports e2eOverBaseline),
- * --latency-worker process|in-process (default process), --warm-seconds S (default 2),
+ * --latency-worker process|in-process (default process), --warm-seconds S (default 20),
  * --worker-cpu-prof DIR (the latency worker process writes a V8 CPU profile there when it stops).
  */
 import { spawn } from 'node:child_process';
@@ -76,7 +82,7 @@ const { values: flags } = parseArgs({
     engine: { type: 'string', default: 'auto' },
     'baseline-engine': { type: 'string' },
     'latency-worker': { type: 'string', default: 'process' },
-    'warm-seconds': { type: 'string', default: '2' },
+    'warm-seconds': { type: 'string', default: '20' },
     'worker-cpu-prof': { type: 'string' },
   },
 });
@@ -128,7 +134,7 @@ function workerFor(id: string, topics: Record<string, string>, env: NodeJS.Proce
   return new VisionWorker(loadConfig(workerEnv(id, topics, env, engine), repoRoot), quiet);
 }
 
-type LatencyCounters = Pick<VisionWorker['counters'], 'batches' | 'consumed' | 'claimMs' | 'inferMs' | 'commitMs'>;
+type LatencyCounters = Pick<VisionWorker['counters'], 'batches' | 'commits' | 'consumed' | 'claimMs' | 'inferMs' | 'commitMs'>;
 
 /**
  * The latency phase's worker: in this process, or a child process running the worker's own
@@ -154,7 +160,7 @@ async function latencyWorker(id: string, topics: Record<string, string>, env: No
   await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, 'the latency worker process to be ready', 120_000);
   let final: LatencyCounters | undefined;
   return {
-    counters: () => final ?? { batches: 0, consumed: 0, claimMs: 0, inferMs: 0, commitMs: 0 },
+    counters: () => final ?? { batches: 0, commits: 0, consumed: 0, claimMs: 0, inferMs: 0, commitMs: 0 },
     stop: async () => {
       child.kill('SIGTERM');
       if ((await exited) !== 0) throw new Error('the latency worker process did not stop cleanly');
@@ -247,7 +253,10 @@ async function liveLoad(o: { kafka: Kafka; topics: Record<string, string>; runId
         const of = (from: number, to: number) => ascending(step.latencies.filter((_, i) => step.sentAs[i]! >= from && step.sentAs[i]! < to));
         return percentile(of(total - rate, total), 50) - percentile(of(0, rate), 50);
       };
-      return { sent: total, latencies: step.latencies, segments: step.segments, behindAtEnd: total - step.latencies.length, latencyGrowthMs };
+      /** p50 of each second's frames (by when they were sent); call it once the step's results are all visible. */
+      const p50BySecondMs = () =>
+        Array.from({ length: Math.ceil(total / rate) }, (_, k) => percentile(ascending(step.latencies.filter((_, i) => step.sentAs[i]! >= k * rate && step.sentAs[i]! < (k + 1) * rate)), 50));
+      return { sent: total, latencies: step.latencies, segments: step.segments, behindAtEnd: total - step.latencies.length, latencyGrowthMs, p50BySecondMs };
     },
     async close() {
       await producer.disconnect();
@@ -389,7 +398,7 @@ async function main() {
   log(`latency: ${offered} frames/s for ${warmSeconds} s unmeasured, then ${latencySeconds} s ...`);
   const lat = await topicsFor(admin, 'lat');
   const latWorker = await latencyWorker(lat.id, lat.topics, env);
-  const latCountersAt = { batches: 0, claimMs: 0, inferMs: 0, commitMs: 0, consumed: 0 };
+  const latCountersAt = { batches: 0, commits: 0, claimMs: 0, inferMs: 0, commitMs: 0, consumed: 0 };
   const load = await liveLoad({ kafka, topics: lat.topics, runId, tag: 'lat', frameAt });
   // The same load, unmeasured, right before the measured seconds (no pause between them).
   const warm = warmSeconds > 0 ? await load.offer(offered, warmSeconds) : undefined;
@@ -405,6 +414,7 @@ async function main() {
   const nb = lk.batches - warmCounters.batches;
   Object.assign(latCountersAt, {
     batches: nb,
+    commits: lk.commits - warmCounters.commits,
     consumed: lk.consumed - warmCounters.consumed,
     claimMs: round((lk.claimMs - warmCounters.claimMs) / nb),
     inferMs: round((lk.inferMs - warmCounters.inferMs) / nb),
@@ -444,12 +454,13 @@ async function main() {
     latencyWorker: flags['latency-worker'],
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    ...(warm ? { warmUp: { seconds: warmSeconds, p50Ms: percentile(ascending(warm.latencies), 50), p99Ms: percentile(ascending(warm.latencies), 99) } } : {}),
+    ...(warm ? { warmUp: { seconds: warmSeconds, p50Ms: percentile(ascending(warm.latencies), 50), p99Ms: percentile(ascending(warm.latencies), 99), p50BySecondMs: warm.p50BySecondMs() } } : {}),
+    p50BySecondMs: measured.p50BySecondMs(),
     benchLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
     latencySegmentsP50Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 50)])),
     latencySegmentsP99Ms: Object.fromEntries(Object.entries(segments).map(([k, v]) => [k, percentile(ascending(v), 99)])),
     stageMsPerBatch,
-    latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
+    latencyPhaseStageMsPerBatch: { framesPerBatch: round(latCountersAt.consumed / latCountersAt.batches), framesPerCommit: round(latCountersAt.consumed / latCountersAt.commits), claim: latCountersAt.claimMs, infer: latCountersAt.inferMs, commit: latCountersAt.commitMs },
     e2eOverEngine: round(e2eFramesPerSec / engineFramesPerSec, 2),
     e2eOverPerMessage: round(e2eFramesPerSec / perMessageFramesPerSec, 2),
     ...(baseline ? { baseline, e2eOverBaseline: round(e2eFramesPerSec / baseline.e2eFramesPerSec, 2) } : {}),
