@@ -249,19 +249,16 @@ async function liveLoad(o: { kafka: Kafka; topics: Record<string, string>; runId
           sent += msgs.length;
         } else await new Promise((r) => setTimeout(r, 2));
       }
+      /** p50 latency of the step's frames sent as [from, to); call it once the step's results are all visible. */
+      const p50Of = (from: number, to: number) => percentile(ascending(step.latencies.filter((_, i) => step.sentAs[i]! >= from && step.sentAs[i]! < to)), 50);
       /**
        * How much later than the step's first second of frames its last second's were answered
-       * (p50 against p50; call it once the step's results are all visible). A worker short of the
-       * rate falls further behind with every frame: its latency grows by (rate / capacity - 1) s
-       * per second.
+       * (p50 against p50). A worker short of the rate falls further behind with every frame: its
+       * latency grows by (rate / capacity - 1) s per second.
        */
-      const latencyGrowthMs = () => {
-        const of = (from: number, to: number) => ascending(step.latencies.filter((_, i) => step.sentAs[i]! >= from && step.sentAs[i]! < to));
-        return percentile(of(total - rate, total), 50) - percentile(of(0, rate), 50);
-      };
-      /** p50 of each second's frames (by when they were sent); call it once the step's results are all visible. */
-      const p50BySecondMs = () =>
-        Array.from({ length: Math.ceil(total / rate) }, (_, k) => percentile(ascending(step.latencies.filter((_, i) => step.sentAs[i]! >= k * rate && step.sentAs[i]! < (k + 1) * rate)), 50));
+      const latencyGrowthMs = () => p50Of(total - rate, total) - p50Of(0, rate);
+      /** p50 of each second's frames (by when they were sent). */
+      const p50BySecondMs = () => Array.from({ length: Math.ceil(total / rate) }, (_, k) => p50Of(k * rate, (k + 1) * rate));
       return { sent: total, latencies: step.latencies, segments: step.segments, behindAtEnd: total - step.latencies.length, latencyGrowthMs, p50BySecondMs };
     },
     async close() {
